@@ -57,12 +57,21 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def save_arrays(directory: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """Replace ``directory`` with one ``<name>.npy`` per array (byte-deterministic)."""
-    with atomic_path(directory) as tmp:
+@contextlib.contextmanager
+def new_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary directory that replaces ``path`` as a whole on success."""
+    with atomic_path(path) as tmp:
         tmp.mkdir()
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        yield tmp
+
+
+def write_arrays(directory: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """Write one ``<name>.npy`` per array into ``directory`` (byte-deterministic).
+
+    Use inside :func:`new_directory` so the set of files appears all at once.
+    """
+    for name, array in arrays.items():
+        np.save(Path(directory) / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
 
 
 def load_arrays(directory: str | os.PathLike[str], *names: str) -> tuple[np.ndarray, ...]:
@@ -77,3 +86,13 @@ def save_joblib(path: str | os.PathLike[str], obj: Any) -> None:
 
 def load_joblib(path: str | os.PathLike[str]) -> Any:
     return joblib.load(path)
+
+
+def write_csv(path: str | os.PathLike[str], columns: dict[str, Any]) -> None:
+    """Write equal-length ``columns`` as a CSV with a header row (floats via ``repr``)."""
+    names = list(columns)
+    values = [list(v) for v in columns.values()]
+    if len({len(v) for v in values}) > 1:
+        raise ValueError(f"columns have different lengths: {[len(v) for v in values]}")
+    rows = [",".join(names)] + [",".join(map(str, row)) for row in zip(*values, strict=True)]
+    write_text(path, "\n".join(rows) + "\n")

@@ -1,0 +1,143 @@
+"""The classifiers a pipeline can end with, by name, built from their validated params."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from digitrec.params import TrainParams
+
+
+def _svc(p, seed):
+    return SVC(
+        C=p.C, kernel=p.kernel, gamma=p.gamma, degree=p.degree, coef0=p.coef0,
+        probability=p.probability, random_state=seed,
+    )  # fmt: skip
+
+
+def _linear_svc(p, seed):
+    return LinearSVC(C=p.C, max_iter=p.max_iter, random_state=seed)
+
+
+def _logreg(p, seed):
+    return LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed)
+
+
+def _knn(p, seed):
+    return KNeighborsClassifier(n_neighbors=p.n_neighbors, weights=p.weights, p=p.p)
+
+
+def _forest(cls):
+    def build(p, seed):
+        return cls(
+            n_estimators=p.n_estimators, max_depth=p.max_depth,
+            min_samples_leaf=p.min_samples_leaf, max_features=p.max_features,
+            random_state=seed, n_jobs=-1,
+        )  # fmt: skip
+
+    return build
+
+
+def _hist_gb(p, seed):
+    return HistGradientBoostingClassifier(
+        max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
+        l2_regularization=p.l2_regularization, early_stopping=p.early_stopping,
+        validation_fraction=p.validation_fraction, n_iter_no_change=p.n_iter_no_change,
+        random_state=seed,
+    )  # fmt: skip
+
+
+def _mlp(p, seed):
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(p.hidden_layer_sizes), alpha=p.alpha,
+        learning_rate_init=p.learning_rate_init, batch_size=p.batch_size, max_iter=p.max_iter,
+        early_stopping=p.early_stopping, validation_fraction=p.validation_fraction,
+        n_iter_no_change=p.n_iter_no_change, random_state=seed,
+    )  # fmt: skip
+
+
+MODELS: dict[str, Callable[..., BaseEstimator]] = {
+    "svc": _svc,
+    "linear_svc": _linear_svc,
+    "logreg": _logreg,
+    "knn": _knn,
+    "random_forest": _forest(RandomForestClassifier),
+    "extra_trees": _forest(ExtraTreesClassifier),
+    "hist_gb": _hist_gb,
+    "mlp": _mlp,
+}
+
+
+class DigitDetector(ClassifierMixin, BaseEstimator):
+    """One-vs-rest: answers "is this image the digit ``positive_digit``?" (classes 0/1).
+
+    Wraps any classifier; labels are binarised in ``fit``, so the fitted model predicts
+    1 for ``positive_digit`` and 0 for every other digit.
+    """
+
+    def __init__(self, estimator: BaseEstimator, positive_digit: int):
+        self.estimator = estimator
+        self.positive_digit = positive_digit
+
+    def fit(self, X, y):
+        self.estimator_ = clone(self.estimator).fit(X, self.binarize(y))
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def binarize(self, y) -> np.ndarray:
+        return (np.asarray(y) == self.positive_digit).astype(np.int64)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    def decision_function(self, X):
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    def score_positive(self, X) -> np.ndarray:
+        """A score that grows with confidence in the positive class (for PR curves)."""
+        check_is_fitted(self)
+        if hasattr(self.estimator_, "decision_function"):
+            return self.estimator_.decision_function(X)
+        return self.estimator_.predict_proba(X)[:, 1]
+
+
+def build_classifier(params: TrainParams, seed: int) -> BaseEstimator:
+    """The unfitted classifier ``params`` describe; every random state comes from ``seed``."""
+    classifier = MODELS[params.model](params.model_params, seed)
+    if params.positive_digit is not None:
+        classifier = DigitDetector(classifier, params.positive_digit)
+    return classifier
+
+
+def learning_curve(classifier: BaseEstimator) -> dict[str, list[float]] | None:
+    """Per-iteration training loss (and validation score) of an iterative model, if any."""
+    fitted = getattr(classifier, "estimator_", classifier)
+    if isinstance(fitted, MLPClassifier):
+        curve = {"loss": list(map(float, fitted.loss_curve_))}
+        if fitted.validation_scores_ is not None:
+            curve["validation_accuracy"] = list(map(float, fitted.validation_scores_))
+        return curve
+    if isinstance(fitted, HistGradientBoostingClassifier) and len(fitted.train_score_):
+        curve = {"loss": list(map(float, -fitted.train_score_))}
+        if len(fitted.validation_score_):
+            curve["validation_loss"] = list(map(float, -fitted.validation_score_))
+        return curve
+    return None

@@ -1,0 +1,64 @@
+"""Assemble the one model artifact: a scikit-learn Pipeline from raw images to labels.
+
+The DVC stages fit it piece by piece (preprocess, featurize, train), each piece on the
+training data only, and :func:`assemble` joins the fitted pieces. The result is what
+``evaluate`` measures on raw test images and what ``predict`` loads.
+"""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import PCA
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from digitrec.features import Hog, Pixels
+from digitrec.imagespec import ImageSpec
+from digitrec.params import FeaturizeParams, PreprocessParams
+from digitrec.preprocessing import Center, Deskew, ImageScaler
+
+
+def build_preprocessor(spec: ImageSpec, params: PreprocessParams) -> Pipeline:
+    """Raw images in ``spec``'s format -> cleaned images with intensities in [0, 1]."""
+    steps: list[tuple[str, BaseEstimator]] = [("scale", ImageScaler(spec))]
+    if params.deskew:
+        steps.append(("deskew", Deskew()))
+    if params.center:
+        steps.append(("center", Center()))
+    return Pipeline(steps)
+
+
+def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
+    """Preprocessed images -> feature rows (pixels, HOG or both; optional PCA, scaling)."""
+    hog = Hog(
+        orientations=params.hog.orientations,
+        pixels_per_cell=params.hog.pixels_per_cell,
+        cells_per_block=params.hog.cells_per_block,
+        block_norm=params.hog.block_norm,
+    )
+    extractor: BaseEstimator = {
+        "raw": Pixels(),
+        "hog": hog,
+        "raw_hog": FeatureUnion([("pixels", Pixels()), ("hog", hog)]),
+    }[params.method]
+    steps: list[tuple[str, BaseEstimator]] = [("features", extractor)]
+    if params.pca.n_components:
+        steps.append(
+            ("pca", PCA(params.pca.n_components, whiten=params.pca.whiten, random_state=seed))
+        )
+    if params.standardize:
+        steps.append(("standardize", StandardScaler()))
+    return Pipeline(steps)
+
+
+def assemble(preprocessor: Pipeline, featurizer: Pipeline, classifier: BaseEstimator) -> Pipeline:
+    """Join fitted pieces into one fitted Pipeline: raw image -> label."""
+    return Pipeline([*preprocessor.steps, *featurizer.steps, ("classifier", classifier)])
+
+
+def image_spec(model: Pipeline) -> ImageSpec:
+    """The raw image format a fitted model expects (held by its first step)."""
+    first = model.steps[0][1]
+    if not isinstance(first, ImageScaler):
+        raise TypeError("not a digitrec model: its first step is not an ImageScaler")
+    return first.spec

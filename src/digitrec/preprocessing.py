@@ -1,0 +1,92 @@
+"""Image preprocessing as scikit-learn transformers: (n, h, w) images in, images out.
+
+The first step of every model, :class:`ImageScaler`, is also the model's contract with the
+outside world: it knows the raw image format (:class:`~digitrec.imagespec.ImageSpec`) the
+model was trained on and rejects anything else with a clear message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from digitrec import kernels
+from digitrec.imagespec import ImageSpec
+
+
+def as_images(X, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Return ``X`` as a float64 array of shape (n, h, w).
+
+    Accepts (n, h, w) images, or (n, h*w) rows when ``shape`` is given.
+    """
+    X = np.asarray(X)
+    if X.dtype == object or not (
+        np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.bool_)
+    ):
+        raise ValueError(f"expected numeric image data, got dtype {X.dtype}")
+    if X.ndim == 2 and shape is not None and X.shape[1] == shape[0] * shape[1]:
+        X = X.reshape(len(X), *shape)
+    if X.ndim != 3:
+        expected = "(n_images, height, width)"
+        if shape is not None:
+            expected += f" or (n_images, {shape[0] * shape[1]})"
+        raise ValueError(f"expected images of shape {expected}, got an array of shape {X.shape}")
+    return X.astype(np.float64, copy=False)
+
+
+class _StatelessImageTransformer(TransformerMixin, BaseEstimator):
+    """Base for transformers that learn nothing: ``fit`` only records the input shape."""
+
+    def fit(self, X, y=None):
+        self.image_shape_ = as_images(X).shape[1:]
+        return self
+
+    def _check(self, X) -> np.ndarray:
+        X = as_images(X, getattr(self, "image_shape_", None))
+        if hasattr(self, "image_shape_") and X.shape[1:] != tuple(self.image_shape_):
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {self.image_shape_} images, got {X.shape[1:]}"
+            )
+        return X
+
+
+class ImageScaler(_StatelessImageTransformer):
+    """Check raw images against ``spec`` and scale intensities to [0, 1].
+
+    Parameters:
+        spec: the raw format, e.g. 8x8 counts 0..16 (digits) or 28x28 grey 0..255 (MNIST).
+    """
+
+    def __init__(self, spec: ImageSpec):
+        self.spec = spec
+
+    def fit(self, X, y=None):
+        self.image_shape_ = tuple(self.spec.shape)
+        self.transform(X)
+        return self
+
+    def transform(self, X):
+        X = self._check(X)
+        if not np.isfinite(X).all():
+            raise ValueError("images contain NaN or infinite values")
+        low, high = X.min(initial=0.0), X.max(initial=0.0)
+        if low < 0 or high > self.spec.max_value:
+            raise ValueError(
+                f"pixel values must lie in [0, {self.spec.max_value}], "
+                f"got values in [{low:g}, {high:g}]"
+            )
+        return X / self.spec.max_value
+
+
+class Deskew(_StatelessImageTransformer):
+    """Shear each image so its principal axis is vertical (moment-based deskewing)."""
+
+    def transform(self, X):
+        return kernels.deskew(self._check(X))
+
+
+class Center(_StatelessImageTransformer):
+    """Translate each image so its centre of mass is at the image centre."""
+
+    def transform(self, X):
+        return kernels.center(self._check(X))

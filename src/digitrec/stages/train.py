@@ -1,0 +1,27 @@
+"""train: fit the classifier and save the whole Pipeline (raw image -> label)."""
+
+from digitrec import io, params, paths
+from digitrec.models import build_classifier, learning_curve
+from digitrec.pipeline import assemble
+from digitrec.stages import run
+
+
+def main() -> None:
+    p = params.load("train")
+    features, labels = io.load_arrays(paths.FEATURES, "train_features", "train_labels")
+    classifier = build_classifier(p.train, p.seed).fit(features, labels)
+    model = assemble(
+        io.load_joblib(paths.PROCESSED / paths.TRANSFORMER),
+        io.load_joblib(paths.FEATURES / paths.TRANSFORMER),
+        classifier,
+    )
+    with io.new_directory(paths.PLOTS / "train") as out:
+        curve = learning_curve(classifier)
+        if curve is not None:
+            steps = range(1, 1 + len(curve["loss"]))
+            io.write_csv(out / "learning_curve.csv", {"iteration": steps, **curve})
+    io.save_joblib(paths.MODEL, model)
+
+
+if __name__ == "__main__":
+    run("train", main)
