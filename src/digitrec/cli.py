@@ -1,0 +1,68 @@
+"""The ``digitrec`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from digitrec import paths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+@app.callback()
+def main() -> None:
+    """Recognise handwritten digits with the model the DVC pipeline trained."""
+
+
+@app.command("predict")
+def predict_command(
+    images: Annotated[list[Path], typer.Argument(help="image files or folders of images")],
+    model: Annotated[Path, typer.Option(help="a model saved by `dvc repro`")] = paths.MODEL,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Print the predicted digit (and its probability) for each image.
+
+    Pictures of any size and colours work: dark ink on light paper is inverted, and the
+    digit is cropped, scaled and centred the way the training images were.
+    """
+    import numpy as np
+
+    from digitrec.imaging import ImageError, iter_image_paths, load_image
+    from digitrec.io import load_joblib
+    from digitrec.predict import predict, prepare
+
+    if not model.is_file():
+        typer.echo(f"error: model {model} not found; run `dvc repro` first", err=True)
+        raise typer.Exit(2)
+    try:
+        files = iter_image_paths(images)
+    except ImageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    fitted = load_joblib(model)
+    ready, inputs, failed = [], [], 0
+    for path in files:
+        try:
+            inputs.append(prepare(fitted, load_image(path)))
+            ready.append(path)
+        except ImageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+    predictions = predict(fitted, np.stack(inputs)) if inputs else []
+    for path, p in zip(ready, predictions, strict=True):
+        if as_json:
+            record = {"file": str(path), "digit": p.label, "probability": p.probability}
+            if p.probabilities is not None:
+                record["probabilities"] = {str(k): round(v, 6) for k, v in p.probabilities.items()}
+            typer.echo(json.dumps(record))
+        else:
+            shown = "" if p.probability is None else f"  (p={p.probability:.3f})"
+            typer.echo(f"{path}: {p.label}{shown}")
+    if failed or not files:
+        if not files:
+            typer.echo("error: no images found", err=True)
+        raise typer.Exit(2)
