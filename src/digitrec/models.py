@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     HistGradientBoostingClassifier,
@@ -21,10 +22,12 @@ from digitrec.params import TrainParams
 
 
 def _svc(p, seed):
-    return SVC(
-        C=p.C, kernel=p.kernel, gamma=p.gamma, degree=p.degree, coef0=p.coef0,
-        probability=p.probability, random_state=seed,
-    )  # fmt: skip
+    svc = SVC(C=p.C, kernel=p.kernel, gamma=p.gamma, degree=p.degree, coef0=p.coef0)
+    if not p.calibrate:
+        return svc
+    # One SVC fitted on all the data; sigmoid calibrators fitted on 5-fold out-of-fold
+    # scores. Labels are the argmax of the calibrated probabilities, so they always agree.
+    return CalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False)
 
 
 def _linear_svc(p, seed):

@@ -74,7 +74,9 @@ class SvcParams(Section):
     gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0)] = "scale"
     degree: int = Field(3, ge=1, le=12)
     coef0: float = 0.0
-    probability: bool = Field(True, description="fit Platt scaling so predict shows probabilities")
+    calibrate: bool = Field(
+        True, description="calibrate scores into probabilities (sigmoid, 5-fold) for predict"
+    )
 
 
 class LinearSvcParams(Section):

@@ -1,0 +1,243 @@
+"""Fetch checksummed files from a list of mirrors into a local cache.
+
+A mirror is an ``http(s)://`` URL, a ``file://`` URL or a plain directory. Every file is
+streamed into a temporary file inside the cache, its size and sha256 verified, and only
+then renamed to ``<cache_dir>/<dataset>/<name>``: the cache never holds a partial or
+unverified file under its final name, and nothing is left behind after a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from tqdm import tqdm
+
+from digitrec import __version__
+from digitrec.data.errors import FetchError
+from digitrec.data.sources import RemoteFile
+from digitrec.io import atomic_path
+
+__all__ = ["FetchError", "default_cache_dir", "fetch_file", "resolve_mirrors"]
+
+MIRRORS_ENV = "DIGITREC_MIRRORS"
+CACHE_ENV = "DIGITREC_CACHE"
+TIMEOUT = 30.0  # seconds, per connection attempt and per socket read
+PROGRESS_MIN_BYTES = 1 << 20
+_CHUNK = 1 << 20
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+logger = logging.getLogger(__name__)
+
+
+class _MirrorFailed(Exception):
+    """Why one mirror could not provide the file (internal, collected into FetchError)."""
+
+
+def resolve_mirrors(
+    configured: Sequence[str],
+    defaults: Sequence[str],
+    environ: Mapping[str, str] = os.environ,
+) -> list[str]:
+    """The mirrors to try, in order.
+
+    ``$DIGITREC_MIRRORS`` (whitespace- or comma-separated) wins if set and non-empty, then
+    ``configured`` if non-empty, then ``defaults``.
+    """
+    from_env = [m for m in re.split(r"[\s,]+", environ.get(MIRRORS_ENV, "")) if m]
+    if from_env:
+        return from_env
+    configured = [m for m in configured if m.strip()]
+    return configured if configured else list(defaults)
+
+
+def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$DIGITREC_CACHE``, else ``$XDG_CACHE_HOME/digitrec``, else ``~/.cache/digitrec``."""
+    if environ.get(CACHE_ENV):
+        return Path(environ[CACHE_ENV]).expanduser()
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]).expanduser() / "digitrec"
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    return home / ".cache" / "digitrec"
+
+
+def fetch_file(
+    remote: RemoteFile,
+    mirrors: Sequence[str],
+    cache_dir: str | os.PathLike[str],
+    progress: bool = True,
+    *,
+    timeout: float = TIMEOUT,
+) -> Path:
+    """Return the verified local copy of ``remote``, downloading it if needed.
+
+    A cached copy is re-verified before use and replaced if it is bad. Mirrors are tried
+    in order until one yields the expected bytes.
+
+    Raises:
+        FetchError: no mirror provided the file; the message lists what went wrong with
+            each mirror.
+    """
+    final = Path(cache_dir) / remote.dataset / remote.name
+    if final.is_file():
+        problem = _verify_cached(final, remote)
+        if problem is None:
+            return final
+        logger.warning("cached %s is bad (%s); fetching it again", final, problem)
+        final.unlink()
+
+    failures: list[tuple[str, str]] = []
+    for mirror in mirrors:
+        location = _locate(mirror, remote.name)
+        try:
+            with atomic_path(final) as tmp:
+                _download(location, tmp, remote, progress=progress, timeout=timeout)
+        except _MirrorFailed as exc:
+            logger.info("could not fetch %s from %s: %s", remote.name, location, exc)
+            failures.append((location, str(exc)))
+        else:
+            return final
+    raise FetchError(_failure_message(remote, failures), remote, failures)
+
+
+def _failure_message(remote: RemoteFile, failures: list[tuple[str, str]]) -> str:
+    head = (
+        f"Could not fetch {remote.dataset}/{remote.name} "
+        f"(expected {remote.size} bytes, sha256 {remote.sha256})"
+    )
+    if not failures:
+        return f"{head}: no mirrors were given."
+    tried = "the only mirror" if len(failures) == 1 else f"any of {len(failures)} mirrors"
+    lines = [f"{head} from {tried}:"]
+    lines += [f"  - {location}: {reason}" for location, reason in failures]
+    lines.append(
+        f"Set {MIRRORS_ENV} or the configured mirrors to an http(s):// URL, a file:// URL "
+        f"or a directory that holds {remote.name}."
+    )
+    return "\n".join(lines)
+
+
+def _locate(mirror: str, name: str) -> str:
+    """The file's URL (or path) on ``mirror``."""
+    if _URL.match(mirror):
+        return mirror.rstrip("/") + "/" + urllib.parse.quote(name)
+    return str(Path(mirror).expanduser() / name)
+
+
+def _verify_cached(path: Path, remote: RemoteFile) -> str | None:
+    """Why the file at ``path`` is not ``remote``, or None if it is."""
+    size = path.stat().st_size
+    if size != remote.size:
+        return f"size {size} bytes, expected {remote.size}"
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != remote.sha256:
+        return f"sha256 {digest.hexdigest()}, expected {remote.sha256}"
+    return None
+
+
+def _open(location: str, timeout: float) -> tuple[BinaryIO, int | None, bool]:
+    """Open ``location`` for reading: (stream, announced length or None, is_http)."""
+    if _URL.match(location):
+        scheme = location.split(":", 1)[0].lower()
+        if scheme in ("http", "https"):
+            return _open_http(location, timeout)
+        if scheme != "file":
+            raise _MirrorFailed(
+                f"unsupported URL scheme {scheme!r}; expected http://, https://, file:// "
+                "or a directory"
+            )
+        parsed = urllib.parse.urlparse(location)
+        if parsed.netloc not in ("", "localhost"):
+            raise _MirrorFailed(f"unsupported file:// host {parsed.netloc!r}; expected none")
+        path = Path(urllib.request.url2pathname(parsed.path))
+    else:
+        path = Path(location)
+    try:
+        return path.open("rb"), None, False
+    except FileNotFoundError:
+        raise _MirrorFailed("not found") from None
+    except OSError as exc:
+        raise _MirrorFailed(f"unreadable: {exc.strerror or exc}") from None
+
+
+def _open_http(url: str, timeout: float) -> tuple[BinaryIO, int | None, bool]:
+    request = urllib.request.Request(url, headers={"User-Agent": f"digitrec/{__version__}"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in (404, 410):
+            raise _MirrorFailed(f"not found (HTTP {exc.code})") from None
+        raise _MirrorFailed(f"HTTP error {exc.code}: {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise _MirrorFailed(f"unreachable: {exc.reason}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise _MirrorFailed(f"unreachable: {exc}") from None
+    length = response.headers.get("Content-Length", "")
+    return response, int(length) if length.strip().isdigit() else None, True
+
+
+def _download(
+    location: str, target: Path, remote: RemoteFile, *, progress: bool, timeout: float
+) -> None:
+    """Stream ``location`` into ``target``; raise _MirrorFailed unless size and sha256 match."""
+    stream, announced, is_http = _open(location, timeout)
+    expected = remote.size
+    with stream:
+        if announced is not None and announced > expected:
+            raise _MirrorFailed(
+                f"too large: server announces {announced} bytes, expected {expected}"
+            )
+        digest = hashlib.sha256()
+        received = 0
+        show = progress and is_http and expected > PROGRESS_MIN_BYTES
+        with (
+            target.open("wb") as out,
+            tqdm(
+                total=expected,
+                desc=remote.name,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                disable=not show,
+            ) as bar,
+        ):
+            while True:
+                try:
+                    # Ask for one byte more than expected, to notice an oversized file early.
+                    chunk = stream.read(min(_CHUNK, expected + 1 - received))
+                except http.client.IncompleteRead as exc:
+                    received += len(exc.partial)
+                    raise _MirrorFailed(f"truncated: got {received} of {expected} bytes") from None
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _MirrorFailed(
+                        f"interrupted after {received} of {expected} bytes: {exc}"
+                    ) from None
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > expected:
+                    raise _MirrorFailed(f"too large: more than the expected {expected} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+                bar.update(len(chunk))
+    if received < expected:
+        raise _MirrorFailed(f"truncated: got {received} of {expected} bytes")
+    if digest.hexdigest() != remote.sha256:
+        raise _MirrorFailed(
+            f"checksum mismatch: got sha256 {digest.hexdigest()}, expected {remote.sha256}"
+        )

@@ -1,0 +1,75 @@
+import pickle
+from typing import get_args
+
+import numpy as np
+import pytest
+
+from digitrec.models import MODELS, DigitDetector, build_classifier, learning_curve
+from digitrec.params import ModelName, TrainParams
+
+
+def features(small_digits):
+    x_train, y_train, x_test, y_test = small_digits
+    return (
+        x_train.reshape(len(x_train), -1) / 16,
+        y_train,
+        x_test.reshape(len(x_test), -1) / 16,
+        y_test,
+    )
+
+
+def test_registry_covers_every_documented_model_name():
+    assert set(MODELS) == set(get_args(ModelName))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_learns_and_is_deterministic(small_digits, name):
+    x_train, y_train, x_test, y_test = features(small_digits)
+    params = TrainParams(model=name, hist_gb={"max_iter": 30}, mlp={"early_stopping": False})
+    first = build_classifier(params, seed=3).fit(x_train, y_train)
+    second = build_classifier(params, seed=3).fit(x_train, y_train)
+    assert first.score(x_test, y_test) > 0.75, name  # chance is 0.1
+    np.testing.assert_array_equal(first.predict(x_test), second.predict(x_test))
+    if hasattr(first, "predict_proba"):
+        np.testing.assert_array_equal(first.predict_proba(x_test), second.predict_proba(x_test))
+
+
+def test_seed_reaches_the_random_state():
+    params = TrainParams(model="random_forest")
+    assert build_classifier(params, seed=7).random_state == 7
+    assert build_classifier(TrainParams(), seed=7).cv == 5
+    assert build_classifier(TrainParams(model="mlp"), seed=9).random_state == 9
+
+
+def test_digit_detector_answers_is_it_this_digit(small_digits):
+    x_train, y_train, x_test, y_test = features(small_digits)
+    detector = build_classifier(TrainParams(model="logreg", positive_digit=2), seed=0)
+    assert isinstance(detector, DigitDetector)
+    detector.fit(x_train, y_train)
+    assert list(detector.classes_) == [0, 1]
+    predicted = detector.predict(x_test)
+    assert set(np.unique(predicted)) <= {0, 1}
+    truth = (y_test == 2).astype(int)
+    assert (predicted == truth).mean() > 0.95
+    scores = detector.score_positive(x_test)
+    assert scores[truth == 1].mean() > scores[truth == 0].mean()
+    pickle.loads(pickle.dumps(detector))
+
+
+@pytest.mark.parametrize(
+    ("name", "validation"), [("mlp", "validation_accuracy"), ("hist_gb", "validation_loss")]
+)
+def test_iterative_models_expose_their_learning_curve(small_digits, name, validation):
+    x_train, y_train, *_ = features(small_digits)
+    params = TrainParams(model=name, hist_gb={"max_iter": 30, "n_iter_no_change": 30})
+    model = build_classifier(params, seed=0).fit(x_train, y_train)
+    curve = learning_curve(model)
+    assert len(curve["loss"]) == len(curve[validation]) > 1
+    assert curve["loss"][-1] < curve["loss"][0]
+
+
+def test_non_iterative_models_have_no_learning_curve(small_digits):
+    x_train, y_train, *_ = features(small_digits)
+    assert (
+        learning_curve(build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)) is None
+    )

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from digitrec import params
+from digitrec.params import STAGE_KEYS, Params, ParamsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def leaf_keys(tree, prefix=""):
+    keys = set()
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            keys |= leaf_keys(value, name + ".")
+        else:
+            keys.add(name)
+    return keys
+
+
+def schema_keys(model, prefix=""):
+    keys = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, params.Section):
+            keys |= schema_keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_project_params_are_valid_and_spell_out_every_key():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.validate(raw)
+    # Defaults in code never decide a result: every key is written in params.yaml.
+    assert leaf_keys(raw) == schema_keys(Params)
+
+
+def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == list(STAGE_KEYS)
+    for name, stage in stages.items():
+        assert tuple(stage["params"]) == STAGE_KEYS[name], name
+        assert stage["cmd"].endswith(f"python -m digitrec.stages.{name}")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"train": {"model": "svm"}}, "train.model = 'svm': input should be 'svc', 'linear_svc'"),
+        ({"train": {"svc": {"C": -1}}}, "train.svc.C = -1: input should be greater than 0"),
+        ({"fetch": {"test_size": 1.5}}, "fetch.test_size = 1.5: input should be less than 1"),
+        ({"fetch": {"dataset": "cifar"}}, "'digits', 'mnist' or 'optdigits'"),
+        ({"featurize": {"method": "sift"}}, "featurize.method = 'sift'"),
+        ({"featurize": {"hog": {"block_norm": "L3"}}}, "featurize.hog.block_norm = 'L3'"),
+        ({"train": {"positive_digit": 10}}, "train.positive_digit = 10"),
+        ({"train": {"knn": {"n_neighbours": 3}}}, "train.knn.n_neighbours: unknown key"),
+        ({"seed": -1}, "seed = -1: input should be greater than or equal to 0"),
+    ],
+)
+def test_wrong_values_name_the_key_the_value_and_what_is_allowed(raw, expected):
+    with pytest.raises(ParamsError) as info:
+        params.validate(raw)
+    assert expected in str(info.value)
+
+
+def test_all_errors_are_reported_at_once():
+    with pytest.raises(ParamsError) as info:
+        params.validate({"train": {"model": "x", "svc": {"C": 0}}})
+    assert "train.model" in str(info.value) and "train.svc.C" in str(info.value)
+
+
+def test_a_stage_reads_only_its_own_keys(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nfetch: {dataset: mnist}\ntrain: {model: nonsense}\n")
+    loaded = params.load("fetch", path)
+    assert loaded.seed == 1 and loaded.fetch.dataset == "mnist"
+    with pytest.raises(ParamsError, match=r"params.yaml: invalid params:\n  train.model"):
+        params.load("train", path)
+    # Keys a stage does not declare stay at their defaults, so they cannot influence it.
+    assert params.load("preprocess", path).seed == Params().seed
+
+
+def test_unreadable_params_file(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        params.load("fetch", tmp_path / "missing.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("fetch: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        params.load("fetch", bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ParamsError, match="mapping"):
+        params.load("fetch", bad)
+
+
+def test_unknown_stage_name():
+    with pytest.raises(ValueError, match="unknown stage 'fit'"):
+        params.load("fit")
