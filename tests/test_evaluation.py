@@ -22,7 +22,9 @@ def test_multiclass_metrics_agree_with_the_predictions(small_digits):
     assert m["n_test"] == len(y_test) == 200
     assert m["accuracy"] == round(float(np.mean(result.y_pred == y_test)), 6)
     assert set(m["f1_per_class"]) == {str(d) for d in range(10)}
-    assert 0.9 < m["f1_macro"] <= 1 and 0.9 < m["balanced_accuracy"] <= 1
+    assert 0.8 < m["f1_macro"] <= 1 and 0.8 < m["balanced_accuracy"] <= 1
+    assert 0.8 < m["average_precision_micro"] <= 1
+    assert 2 < len(result.precision_recall["recall"]) <= 200
     cm = confusion(result)
     assert cm.shape == (10, 10) and cm.sum() == 200
     assert np.trace(cm) == int(np.sum(result.y_pred == y_test))
@@ -38,5 +40,5 @@ def test_detector_metrics_and_precision_recall_curve(small_digits):
     assert {"precision", "recall", "f1", "average_precision"} <= set(m)
     assert result.class_names == ["not 3", "3"]
     curve = result.precision_recall
-    assert len(curve["precision"]) == len(curve["recall"]) == len(curve["threshold"]) > 2
+    assert len(curve["precision"]) == len(curve["recall"]) > 2
     assert confusion(result).shape == (2, 2)

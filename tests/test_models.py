@@ -64,12 +64,12 @@ def test_iterative_models_expose_their_learning_curve(small_digits, name, valida
     params = TrainParams(model=name, hist_gb={"max_iter": 30, "n_iter_no_change": 30})
     model = build_classifier(params, seed=0).fit(x_train, y_train)
     curve = learning_curve(model)
-    assert len(curve["loss"]) == len(curve[validation]) > 1
-    assert curve["loss"][-1] < curve["loss"][0]
+    assert len(curve["train_loss"]) == len(curve[validation]) == len(curve["iteration"]) > 1
+    assert None not in curve[validation]
+    assert curve["train_loss"][-1] < curve["train_loss"][0]
 
 
-def test_non_iterative_models_have_no_learning_curve(small_digits):
+def test_non_iterative_models_have_an_empty_learning_curve(small_digits):
     x_train, y_train, *_ = features(small_digits)
-    assert (
-        learning_curve(build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)) is None
-    )
+    model = build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)
+    assert all(column == [] for column in learning_curve(model).values())

@@ -17,11 +17,30 @@ class Evaluation:
     y_true: np.ndarray
     y_pred: np.ndarray
     class_names: list[str]
-    precision_recall: dict[str, list[float]] | None = None
+    precision_recall: dict[str, list[float]]
 
 
 def _round(x: float) -> float:
     return round(float(x), 6)
+
+
+def _scores(model: Pipeline, images: np.ndarray) -> np.ndarray:
+    """Per-class confidence scores (probabilities when the model has them)."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(images)
+    return model.decision_function(images)
+
+
+def _curve(y_true: np.ndarray, scores: np.ndarray, max_points: int = 200) -> dict:
+    """A precision-recall curve thinned to at most ``max_points`` (kept small enough to
+    commit and diff; the area is computed on the full curve)."""
+    precision, recall, _ = metrics.precision_recall_curve(y_true, scores)
+    keep = np.unique(np.linspace(0, len(recall) - 1, min(len(recall), max_points)).round())
+    keep = keep.astype(int)
+    return {
+        "recall": [_round(v) for v in recall[keep]],
+        "precision": [_round(v) for v in precision[keep]],
+    }
 
 
 def evaluate(model: Pipeline, images: np.ndarray, labels: np.ndarray) -> Evaluation:
@@ -50,14 +69,17 @@ def evaluate(model: Pipeline, images: np.ndarray, labels: np.ndarray) -> Evaluat
         "f1_macro": _round(metrics.f1_score(labels, y_pred, average="macro", zero_division=0)),
         "f1_per_class": {str(d): _round(v) for d, v in zip(digits, f1, strict=True)},
     }
-    return Evaluation(report, np.asarray(labels), y_pred, [str(d) for d in digits])
+    # Micro-averaged over the ten one-vs-rest problems.
+    onehot = (np.asarray(labels)[:, None] == model.classes_[None, :]).ravel()
+    scores = _scores(model, images).ravel()
+    report["average_precision_micro"] = _round(metrics.average_precision_score(onehot, scores))
+    curve = _curve(onehot, scores)
+    return Evaluation(report, np.asarray(labels), y_pred, [str(d) for d in digits], curve)
 
 
 def _evaluate_detector(model, detector, images, labels, y_pred) -> Evaluation:
     y_true = detector.binarize(labels)
-    scores = model[:-1].transform(images)
-    scores = detector.score_positive(scores)
-    precision, recall, thresholds = metrics.precision_recall_curve(y_true, scores)
+    scores = detector.score_positive(model[:-1].transform(images))
     digit = detector.positive_digit
     report = {
         "n_test": len(labels),
@@ -69,12 +91,8 @@ def _evaluate_detector(model, detector, images, labels, y_pred) -> Evaluation:
         "f1": _round(metrics.f1_score(y_true, y_pred, zero_division=0)),
         "average_precision": _round(metrics.average_precision_score(y_true, scores)),
     }
-    curve = {
-        "precision": [_round(v) for v in precision[:-1]],
-        "recall": [_round(v) for v in recall[:-1]],
-        "threshold": [_round(v) for v in thresholds],
-    }
-    return Evaluation(report, y_true, np.asarray(y_pred), [f"not {digit}", str(digit)], curve)
+    names = [f"not {digit}", str(digit)]
+    return Evaluation(report, y_true, np.asarray(y_pred), names, _curve(y_true, scores))
 
 
 def confusion(evaluation: Evaluation) -> np.ndarray:

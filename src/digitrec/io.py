@@ -89,10 +89,12 @@ def load_joblib(path: str | os.PathLike[str]) -> Any:
 
 
 def write_csv(path: str | os.PathLike[str], columns: dict[str, Any]) -> None:
-    """Write equal-length ``columns`` as a CSV with a header row (floats via ``repr``)."""
+    """Write equal-length ``columns`` as a CSV with a header row (``None`` as empty)."""
     names = list(columns)
     values = [list(v) for v in columns.values()]
     if len({len(v) for v in values}) > 1:
         raise ValueError(f"columns have different lengths: {[len(v) for v in values]}")
-    rows = [",".join(names)] + [",".join(map(str, row)) for row in zip(*values, strict=True)]
+    rows = [",".join(names)] + [
+        ",".join("" if v is None else str(v) for v in row) for row in zip(*values, strict=True)
+    ]
     write_text(path, "\n".join(rows) + "\n")

@@ -130,17 +130,23 @@ def build_classifier(params: TrainParams, seed: int) -> BaseEstimator:
     return classifier
 
 
-def learning_curve(classifier: BaseEstimator) -> dict[str, list[float]] | None:
-    """Per-iteration training loss (and validation score) of an iterative model, if any."""
+def learning_curve(classifier: BaseEstimator) -> dict[str, list[float | None]]:
+    """Per-iteration training loss and validation score of an iterative model (MLP,
+    gradient boosting); empty columns for other models."""
     fitted = getattr(classifier, "estimator_", classifier)
+    loss: list[float] = []
+    validation_loss: list[float] = []
+    validation_accuracy: list[float] = []
     if isinstance(fitted, MLPClassifier):
-        curve = {"loss": list(map(float, fitted.loss_curve_))}
-        if fitted.validation_scores_ is not None:
-            curve["validation_accuracy"] = list(map(float, fitted.validation_scores_))
-        return curve
-    if isinstance(fitted, HistGradientBoostingClassifier) and len(fitted.train_score_):
-        curve = {"loss": list(map(float, -fitted.train_score_))}
-        if len(fitted.validation_score_):
-            curve["validation_loss"] = list(map(float, -fitted.validation_score_))
-        return curve
-    return None
+        loss = fitted.loss_curve_
+        validation_accuracy = fitted.validation_scores_ or []
+    elif isinstance(fitted, HistGradientBoostingClassifier):
+        loss = -fitted.train_score_  # scoring="loss" records the negative log-loss
+        validation_loss = -fitted.validation_score_
+    n = len(loss)
+    return {
+        "iteration": list(range(1, n + 1)),
+        "train_loss": [float(v) for v in loss],
+        "validation_loss": [float(v) for v in validation_loss] or [None] * n,
+        "validation_accuracy": [float(v) for v in validation_accuracy] or [None] * n,
+    }

@@ -69,7 +69,7 @@ class ImageScaler(_StatelessImageTransformer):
         X = self._check(X)
         if not np.isfinite(X).all():
             raise ValueError("images contain NaN or infinite values")
-        low, high = X.min(initial=0.0), X.max(initial=0.0)
+        low, high = (X.min(), X.max()) if X.size else (0.0, 0.0)
         if low < 0 or high > self.spec.max_value:
             raise ValueError(
                 f"pixel values must lie in [0, {self.spec.max_value}], "

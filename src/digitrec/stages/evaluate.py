@@ -22,8 +22,7 @@ def main() -> None:
                 "predicted": [names[i] for i in result.y_pred],
             },
         )
-        if result.precision_recall is not None:
-            io.write_csv(out / "precision_recall.csv", result.precision_recall)
+        io.write_csv(out / "precision_recall.csv", result.precision_recall)
         plots.save_confusion_matrix_png(confusion(result), names, out / "confusion_matrix.png")
         plots.save_misclassified_png(
             images[wrong],

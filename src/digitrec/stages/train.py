@@ -16,10 +16,7 @@ def main() -> None:
         classifier,
     )
     with io.new_directory(paths.PLOTS / "train") as out:
-        curve = learning_curve(classifier)
-        if curve is not None:
-            steps = range(1, 1 + len(curve["loss"]))
-            io.write_csv(out / "learning_curve.csv", {"iteration": steps, **curve})
+        io.write_csv(out / "learning_curve.csv", learning_curve(classifier))
     io.save_joblib(paths.MODEL, model)
 
 
