@@ -1,0 +1,3 @@
+from digitrec.cli import app
+
+app(prog_name="digitrec")

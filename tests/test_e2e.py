@@ -1,0 +1,231 @@
+"""End to end: the real `dvc repro` in a temporary git repository holding the project."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = [
+    "src",
+    "templates",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+class Repo:
+    """A throwaway git + DVC repository holding a copy of the project."""
+
+    def __init__(self, path: Path, env: dict[str, str]):
+        self.path = path
+        self.env = env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(args, cwd=self.path, env=self.env, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", message)
+
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics/evaluate.json").read_text())
+
+    def set_params(self, **sections) -> None:
+        params = yaml.safe_load((self.path / "params.yaml").read_text())
+        for section, values in sections.items():
+            params[section].update(values)
+        (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def lock_entries(path: Path) -> dict[str, object]:
+    """Every (stage, dep/out path) of a dvc.lock with its recorded hash or params."""
+    entries = {}
+    for name, stage in yaml.safe_load(path.read_text())["stages"].items():
+        entries[f"{name}: cmd"] = stage["cmd"]
+        for kind in ("deps", "outs"):
+            for item in stage.get(kind, []):
+                entries[f"{name}: {kind} {item['path']}"] = item.get("md5")
+        entries[f"{name}: params"] = stage.get("params")
+    return entries
+
+
+def ran_stages(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def make_repo(tmp: Path, cache: Path) -> Repo:
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "DIGITREC_CACHE": str(cache),
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    }  # fmt: skip
+    env.pop("DIGITREC_MIRRORS", None)
+    repo = Repo(tmp, env)
+    repo.run("git", "init", "-q", "-b", "main")
+    repo.commit("project")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The project's default pipeline, reproduced once in a fresh repository."""
+    repo = make_repo(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("cache"))
+    result = repo.dvc("repro")
+    assert ran_stages(result.stdout) == ["fetch", "preprocess", "featurize", "train", "evaluate"]
+    repo.commit("reproduce")
+    return repo
+
+
+def test_default_pipeline_reaches_the_documented_accuracy(default_run):
+    metrics = default_run.metrics()
+    assert metrics["dataset"] == "digits" and metrics["n_test"] == 360
+    assert metrics["accuracy"] >= 0.985
+    for name in ["confusion_matrix.png", "misclassified.png", "predictions.csv"]:
+        assert (default_run.path / "plots/evaluate" / name).stat().st_size > 0
+    assert (default_run.path / "models/model.joblib").is_file()
+
+
+def test_committed_lock_and_metrics_are_what_repro_produces(default_run):
+    """The project's own dvc.lock and metrics match a from-scratch reproduction."""
+    committed = lock_entries(ROOT / "dvc.lock")
+    reproduced = lock_entries(default_run.path / "dvc.lock")
+    stale = sorted(k for k in committed.keys() | reproduced.keys()
+                   if committed.get(k) != reproduced.get(k))  # fmt: skip
+    assert not stale, f"dvc.lock is stale (run `dvc repro` and commit): {stale}"
+    assert (default_run.path / "metrics/evaluate.json").read_text() == (
+        ROOT / "metrics/evaluate.json"
+    ).read_text()
+
+
+def test_second_repro_runs_nothing(default_run):
+    result = default_run.dvc("repro")
+    assert ran_stages(result.stdout) == []
+    assert default_run.dvc("status", "--quiet", check=False).returncode == 0
+
+
+def test_forced_rerun_gives_identical_bytes(default_run):
+    before = (default_run.path / "dvc.lock").read_text()
+    shutil.rmtree(default_run.path / ".dvc/cache")
+    default_run.dvc("repro", "--force")
+    assert (default_run.path / "dvc.lock").read_text() == before
+    default_run.run("git", "diff", "--exit-code")
+
+
+def test_a_param_change_reruns_only_what_reads_it_and_diffs_show_it(default_run):
+    repo = default_run
+    result = repo.dvc("exp", "run", "-S", "train.model=knn", "-S", "train.knn.n_neighbors=1")
+    assert ran_stages(result.stdout) == ["train", "evaluate"]
+    repo.commit("try k-NN")
+
+    metrics = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
+    change = metrics["metrics/evaluate.json"]["accuracy"]
+    assert change["old"] != change["new"] and change["diff"] == pytest.approx(
+        change["new"] - change["old"]
+    )
+    params = json.loads(repo.dvc("params", "diff", "HEAD~1", "--json").stdout)["params.yaml"]
+    assert params["train.model"] == {"old": "svc", "new": "knn"}
+    out = repo.path / "plots_diff"
+    repo.dvc("plots", "diff", "HEAD~1", "--out", str(out))
+    html = (out / "index.html").read_text()
+    assert "<script src=" not in html  # the offline template inlines Vega
+    assert html.count("vega-embed") >= 1
+
+
+def test_a_wrong_param_stops_the_stage_and_loses_nothing(default_run):
+    repo = default_run
+    model = (repo.path / "models/model.joblib").read_bytes()
+    metrics = repo.metrics()
+    repo.set_params(train={"model": "svm"})
+    result = repo.dvc("repro", check=False)
+    assert result.returncode != 0
+    assert "train.model = 'svm': input should be 'svc', 'linear_svc'" in result.stderr
+    assert repo.metrics() == metrics  # evaluate never ran
+    # DVC clears a stage's outputs before running it; the last good model is in its cache.
+    repo.run("git", "checkout", "params.yaml")
+    repo.dvc("checkout")
+    assert (repo.path / "models/model.joblib").read_bytes() == model
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_mirror(shared_data):
+    handler = functools.partial(QuietHandler, directory=str(shared_data))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_mnist_through_the_real_downloader(tmp_path, http_mirror):
+    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+    repo.env["DIGITREC_MIRRORS"] = f"{http_mirror}/mnist/"
+    repo.set_params(fetch={"dataset": "mnist", "limit": 2000})
+    repo.dvc("repro")
+    metrics = repo.metrics()
+    assert metrics["dataset"] == "mnist" and metrics["n_test"] == 2000
+    assert metrics["accuracy"] > 0.85
+    assert sorted(p.name for p in (tmp_path / "cache/mnist").iterdir()) == sorted(
+        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    )  # fmt: skip
+
+
+def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data):
+    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+    repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(shared_data / "optdigits")]})
+    repo.dvc("repro")
+    info = json.loads((repo.path / "data/raw/dataset.json").read_text())
+    assert (info["n_train"], info["n_test"]) == (3823, 1797)
+    assert repo.metrics()["accuracy"] > 0.97
+
+
+def test_a_corrupt_download_fails_cleanly_and_writes_nothing(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "optdigits.tra").write_text("0,1,2\n")
+    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+    repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(mirror)]})
+    result = repo.dvc("repro", check=False)
+    assert result.returncode != 0
+    assert "optdigits.tra" in result.stderr and "mirror" in result.stderr
+    assert not (repo.path / "data/raw").exists()
