@@ -37,6 +37,6 @@ def small_digits(digits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"dataset mirror {SHARED_DATA} not present")
+    """``../shared/data`` beside the checkout: byte-exact MNIST and optdigits files."""
+    assert (SHARED_DATA / "mnist").is_dir(), f"shared data not found at {SHARED_DATA}"
     return SHARED_DATA

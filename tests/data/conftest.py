@@ -36,13 +36,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (byte-exact MNIST and optdigits)."""
-    assert (SHARED_DATA / "mnist").is_dir(), f"shared data not found at {SHARED_DATA}"
-    return SHARED_DATA
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[..., str]]:
     """Serve a directory over HTTP on 127.0.0.1 (a real server in a thread); returns its URL.

@@ -324,3 +324,13 @@ def test_default_cache_dir() -> None:
     assert default_cache_dir({**home, "DIGITREC_CACHE": "", "XDG_CACHE_HOME": ""}) == Path(
         "/home/u/.cache/digitrec"
     )
+
+
+def test_a_dataset_placeholder_lets_one_mirror_serve_every_dataset(
+    shared_data: Path, cache: Path
+) -> None:
+    mirror = f"file://{shared_data}/{{dataset}}/"
+    for source in (MNIST_SOURCE, OPTDIGITS_SOURCE):
+        remote = source.files[-1]
+        path = fetch_file(remote, [mirror], cache, progress=False)
+        assert sha256(path) == remote.sha256

@@ -98,7 +98,7 @@ def fetch_file(
 
     failures: list[tuple[str, str]] = []
     for mirror in mirrors:
-        location = _locate(mirror, remote.name)
+        location = _locate(mirror, remote)
         try:
             with atomic_path(final) as tmp:
                 _download(location, tmp, remote, progress=progress, timeout=timeout)
@@ -127,11 +127,13 @@ def _failure_message(remote: RemoteFile, failures: list[tuple[str, str]]) -> str
     return "\n".join(lines)
 
 
-def _locate(mirror: str, name: str) -> str:
-    """The file's URL (or path) on ``mirror``."""
+def _locate(mirror: str, remote: RemoteFile) -> str:
+    """The file's URL (or path) on ``mirror``; ``{dataset}`` in it is the dataset's name, so
+    one setting can serve every dataset (e.g. ``file:///srv/mirror/{dataset}/``)."""
+    mirror = mirror.replace("{dataset}", remote.dataset)
     if _URL.match(mirror):
-        return mirror.rstrip("/") + "/" + urllib.parse.quote(name)
-    return str(Path(mirror).expanduser() / name)
+        return mirror.rstrip("/") + "/" + urllib.parse.quote(remote.name)
+    return str(Path(mirror).expanduser() / remote.name)
 
 
 def _verify_cached(path: Path, remote: RemoteFile) -> str | None:

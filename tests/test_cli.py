@@ -1,0 +1,96 @@
+"""The `digitrec` console script, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.imagespec import DIGITS
+from digitrec.io import save_joblib
+from digitrec.models import build_classifier
+from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
+from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
+
+DIGITREC = Path(sys.executable).with_name("digitrec")
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, digits) -> Path:
+    images, labels = digits
+    pre = build_preprocessor(DIGITS, PreprocessParams())
+    feat = build_featurizer(FeaturizeParams(), 0)
+    features = feat.fit_transform(pre.fit_transform(images[:1500]))
+    clf = build_classifier(TrainParams(), 0).fit(features, labels[:1500])
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    save_joblib(path, assemble(pre, feat, clf))
+    return path
+
+
+def photo(image: np.ndarray, path: Path, scale: int = 12, offset=(30, 50)) -> Path:
+    """Render an 8x8 digit as a large dark-on-light picture, off centre, in colour."""
+    ink = np.kron(image / 16.0, np.ones((scale, scale)))
+    canvas = np.full((200, 220), 235.0)
+    r, c = offset
+    canvas[r : r + ink.shape[0], c : c + ink.shape[1]] -= 215 * ink
+    rgb = np.stack([canvas, canvas * 0.97, canvas * 0.9], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DIGITREC), *args], capture_output=True, text=True)
+
+
+def test_predict_reads_pictures_and_folders(tmp_path, model_file, digits):
+    images, labels = digits
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    chosen = range(1700, 1720)  # not used for training
+    for i in chosen:
+        photo(images[i], folder / f"{i}.png")
+    result = run("predict", str(folder), "--model", str(model_file), "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 20
+    truth = {f"{i}.png": int(labels[i]) for i in chosen}
+    correct = sum(truth[Path(r["file"]).name] == r["digit"] for r in records)
+    assert correct >= 18
+    for r in records:
+        assert 0 < r["probability"] <= 1
+        assert r["probability"] == pytest.approx(max(r["probabilities"].values()), abs=1e-6)
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+
+
+def test_predict_plain_output(tmp_path, model_file, digits):
+    images, labels = digits
+    path = photo(images[1750], tmp_path / "digit.jpg")
+    result = run("predict", str(path), "--model", str(model_file))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: {labels[1750]}  (p=")
+
+
+def test_predict_reports_bad_files_and_goes_on(tmp_path, model_file, digits):
+    good = photo(digits[0][1760], tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    result = run("predict", str(good), str(bad), "--model", str(model_file))
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"{good}: ")
+    assert "bad.png" in result.stderr
+
+
+def test_predict_without_a_model(tmp_path):
+    result = run("predict", str(tmp_path), "--model", str(tmp_path / "none.joblib"))
+    assert result.returncode == 2
+    assert "run `dvc repro` first" in result.stderr
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0 and "predict" in result.stdout
