@@ -25,18 +25,21 @@ PROJECT_FILES = ["src", "templates", "dvc.yaml", "params.yaml", "pyproject.toml"
                  ".gitignore", ".dvc/config", ".dvc/.gitignore"]  # fmt: skip
 
 RECIPES: dict[str, list[str]] = {
-    "digits-svc": [],
-    "digits-hog-knn": ["featurize.method=hog", "train.model=knn"],
-    "digits-logreg": ["train.model=logreg", "featurize.standardize=true"],
-    "digits-random-forest": ["train.model=random_forest"],
-    "digits-mlp": ["train.model=mlp"],
+    "digits-default": [],
+    "digits-raw-svc": ["featurize.method=raw"],
+    "digits-raw-knn": ["featurize.method=raw", "train.model=knn"],
+    "digits-logreg": ["featurize.method=raw", "featurize.standardize=true", "train.model=logreg"],
+    "digits-random-forest": ["featurize.method=raw", "train.model=random_forest"],
+    "digits-mlp": ["featurize.method=raw", "train.model=mlp", "train.mlp.alpha=0.1",
+                   "train.mlp.early_stopping=false"],
     "digits-detector-3": ["train.positive_digit=3"],
-    "optdigits-svc": ["fetch.dataset=optdigits"],
+    "optdigits-default": ["fetch.dataset=optdigits"],
     "mnist-pca-svc": [
-        "fetch.dataset=mnist", "featurize.pca.n_components=50", "train.svc.calibrate=false",
+        "fetch.dataset=mnist", "featurize.method=raw", "featurize.pca.n_components=50",
+        "train.svc.calibrate=false",
     ],
     "mnist-deskew-hog-pca-svc": [
-        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.method=raw_hog",
+        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
         "featurize.pca.n_components=80", "train.svc.calibrate=false",
     ],
 }  # fmt: skip
@@ -44,7 +47,7 @@ RECIPES: dict[str, list[str]] = {
 
 def describe(overrides: list[str]) -> dict[str, str]:
     values = dict(o.split("=", 1) for o in overrides)
-    features = values.get("featurize.method", "raw")
+    features = values.get("featurize.method", "raw_hog")
     if values.get("preprocess.deskew") == "true":
         features = "deskew + " + features
     if "featurize.pca.n_components" in values:

@@ -200,6 +200,16 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror):
     repo = make_repo(tmp_path / "project", tmp_path / "cache")
     repo.env["DIGITREC_MIRRORS"] = f"{http_mirror}/mnist/"
     repo.set_params(fetch={"dataset": "mnist", "limit": 2000})
+    repo.set_params(
+        featurize={
+            "hog": {
+                "pixels_per_cell": 4,
+                "cells_per_block": 2,
+                "orientations": 9,
+                "block_norm": "L2-Hys",
+            }
+        }
+    )
     repo.dvc("repro")
     metrics = repo.metrics()
     assert metrics["dataset"] == "mnist" and metrics["n_test"] == 2000
