@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec import kernels
+from digitrec.kernels import _geometry, _hog
 
 ATOL = 1e-6
 
@@ -106,7 +107,7 @@ def test_hog_bins_all_pixels_or_only_moving_ones_alike(
 ):
     # digits have mostly still pixels (binned compressed), random images none; force
     # each path on both (with 8 orientations still pixels sit on the 90-degree boundary)
-    monkeypatch.setattr(kernels, "_COMPRESS_BELOW", compress_below)
+    monkeypatch.setattr(_hog, "_COMPRESS_BELOW", compress_below)
     images = np.concatenate([unit_digits[:20], _nasty_images(rng, 5, (8, 8))])
     kw = dict(orientations=orientations, pixels_per_cell=(2, 2), cells_per_block=(2, 2))
     assert _max_diff(kernels.hog(images, **kw), kernels.hog_reference(images, **kw)) < ATOL
@@ -196,11 +197,11 @@ def _naive_moments(images):
 
 def test_moments_match_the_definition_and_do_not_depend_on_the_batch(rng, unit_digits):
     images = np.ascontiguousarray(np.concatenate([unit_digits, rng.random((20, 8, 8))]))
-    got = kernels._moments(images)
+    got = _geometry._moments(images)
     for g, e in zip(got, _naive_moments(images)[:5], strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
     for i in (0, 7, len(images) - 1):  # bitwise, so reference and batch shear alike
-        alone = kernels._moments(np.ascontiguousarray(images[i : i + 1]))
+        alone = _geometry._moments(np.ascontiguousarray(images[i : i + 1]))
         for g, a in zip(got, alone, strict=True):
             assert g[i] == a[0]
 

@@ -1,0 +1,62 @@
+"""Argument checks shared by the batch kernels."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _check_images(images, *, name: str = "images") -> np.ndarray:
+    """Return ``images`` as a real-valued ndarray of shape (n, h, w).
+
+    Values are checked chunk by chunk (``_check_values``), while the chunk is in cache.
+    """
+    images = np.asarray(images)
+    if images.dtype == object or not (
+        np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_
+    ):
+        raise ValueError(f"{name} must hold real numbers, got an array of dtype {images.dtype}")
+    if np.issubdtype(images.dtype, np.complexfloating):
+        raise ValueError(f"{name} must hold real numbers, got complex dtype {images.dtype}")
+    if images.ndim != 3:
+        hint = (
+            " For a single image use image[np.newaxis]."
+            if images.ndim == 2
+            else " Reshape flat rows with X.reshape(n_images, height, width)."
+        )
+        raise ValueError(
+            f"{name} must be a 3-D array of shape (n_images, height, width), "
+            f"got an array of shape {images.shape}.{hint}"
+        )
+    if images.shape[1] < 1 or images.shape[2] < 1:
+        raise ValueError(f"{name} must have height and width >= 1, got shape {images.shape}")
+    return images
+
+
+def _check_values(chunk: np.ndarray, *, non_negative: bool, why: str = "") -> None:
+    """Raise unless ``chunk`` is finite (and non-negative if asked)."""
+    if chunk.size == 0:
+        return
+    low = chunk.min()
+    if chunk.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(chunk.max())):
+        raise ValueError("images contain NaN or infinite values")
+    if non_negative and low < 0:
+        raise ValueError(f"{why}non-negative images are required, got a value of {low:g}")
+
+
+def _check_pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+    except TypeError:
+        pair = None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair)
+        or not all(v >= 1 for v in pair)
+    ):
+        raise ValueError(f"{name} must be a pair of positive integers (rows, cols), got {value!r}")
+    return int(pair[0]), int(pair[1])
