@@ -14,44 +14,15 @@ is 70,000 and extrapolated (and labelled so) otherwise.
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import FULL, MNIST_DIR, best_of, load_mnist
 from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
 from digitrec import kernels
-
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
-FULL = 70_000
-
-
-def load_mnist(directory: Path) -> np.ndarray | None:
-    """All MNIST images (train then test) as float64 in [0, 1], or None if absent."""
-    paths = [directory / name for name in MNIST_FILES]
-    if not all(p.is_file() for p in paths):
-        return None
-    parts = []
-    for path in paths:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-        n, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
-        parts.append(np.frombuffer(raw, np.uint8, offset=16).reshape(n, rows, cols))
-    return np.concatenate(parts) / 255.0
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Best wall time of ``repeats`` calls, and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def run(name: str, images: np.ndarray, n: int, n_ref: int, repeats: int) -> None:
