@@ -1,0 +1,64 @@
+"""Cross-validate the whole pipeline on the training split only (the test split is unused).
+
+    python bench/cv.py                                   # params.yaml as it is, 5 folds
+    python bench/cv.py -S featurize.method=raw --folds 10
+
+``-S key=value`` overrides params.yaml like ``dvc exp run -S``. Prints the mean and standard
+deviation of the fold accuracies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import yaml
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from digitrec import params as params_module
+from digitrec.data.datasets import load_dataset
+from digitrec.imagespec import SPECS
+from digitrec.models import build_classifier
+from digitrec.pipeline import build_featurizer, build_preprocessor
+
+
+def override(raw: dict, assignment: str) -> None:
+    key, _, value = assignment.partition("=")
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    with open(args.params, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    for assignment in args.set:
+        override(raw, assignment)
+    p = params_module.validate(raw)
+    data = load_dataset(p.fetch.dataset, test_size=p.fetch.test_size, seed=p.seed,
+                        limit=p.fetch.limit, mirrors=p.fetch.mirrors)  # fmt: skip
+    model = Pipeline([
+        *build_preprocessor(SPECS[data.name], p.preprocess).steps,
+        *build_featurizer(p.featurize, p.seed).steps,
+        ("classifier", build_classifier(p.train, p.seed)),
+    ])  # fmt: skip
+    folds = StratifiedKFold(args.folds, shuffle=True, random_state=p.seed)
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        scores = cross_val_score(model, data.train_images, data.train_labels, cv=folds)
+    print(f"{data.name}: {len(data.train_labels)} training images, {args.folds}-fold CV "
+          f"accuracy {100 * scores.mean():.2f} % ± {100 * scores.std():.2f} "
+          f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
