@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from digitrec import paths
+from digitrec.cli_check import check
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
+app.command("check")(check)
 
 
 @app.callback()

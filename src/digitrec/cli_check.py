@@ -1,0 +1,231 @@
+"""``digitrec check``: a CI regression gate on the metrics, against a git revision.
+
+Registered in :mod:`digitrec.cli` with ``app.command("check")(check)``. The logic lives in
+:mod:`digitrec.gate`; this module does the I/O: git (resolving, and in a shallow clone
+fetching, the baseline revision), DVC (the metrics on both sides, ``dvc status``).
+
+Exit status: 0 every rule holds and the pipeline is up to date; 1 the gate failed (a rule,
+a missing metric, a stale ``dvc.lock``); 2 the check could not run (bad rules file, unknown
+revision, DVC error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from digitrec import gate
+
+DEFAULT_RULES = Path("gate.yaml")
+ANCESTRY = re.compile(r"^(?P<base>.+?)(?P<steps>(?:~\d*|\^\d*)+)$")
+
+
+class CheckError(Exception):
+    """The check could not run; the message says what to do."""
+
+
+def check(
+    against: Annotated[
+        str,
+        typer.Option(help="git revision holding the baseline metrics (branch, tag, HEAD~1 ...)"),
+    ] = "main",
+    rules: Annotated[
+        Path,
+        typer.Option(help="rules file (relative: to the current directory or the project)"),
+    ] = DEFAULT_RULES,
+    no_status: Annotated[
+        bool,
+        typer.Option("--no-status", help="do not fail when `dvc status` is not clean"),
+    ] = False,
+) -> None:
+    """Fail if a metric got worse than at a git revision, or broke its absolute limit.
+
+    Compares the workspace metrics with the committed metrics of --against, following the
+    rules file (gate.yaml), and prints a Markdown table. Also fails when `dvc status` says
+    dvc.lock and the metrics are not what the code and params produce (unless --no-status).
+    """
+    try:
+        report = run_check(against, rules, check_status=not no_status)
+    except (CheckError, gate.RulesError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(gate.render_markdown(report), nl=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def run_check(against: str, rules_path: Path, check_status: bool = True) -> gate.Report:
+    """Everything ``check`` does except printing; raises CheckError or RulesError."""
+    root = project_root()
+    rules = gate.load_rules(_read_rules(rules_path, root), str(rules_path))
+    with contextlib.chdir(root):  # DVC reads metrics paths relative to the current directory
+        baseline = resolve_baseline(root, against)
+        files = list(dict.fromkeys(rule.path for rule in rules))
+        current = {path: read_metrics(root, path, rev=None) for path in files}
+        notes = list(baseline.notes)
+        before = None
+        if baseline.commit is not None:
+            before = {path: read_metrics(root, path, rev=baseline.commit) for path in files}
+            absent = [f"`{path}`" for path, data in before.items() if data is None]
+            if absent and len(absent) == len(files):
+                notes.append(
+                    f"No baseline: `{against}` has no {', '.join(absent)}; "
+                    "only the absolute limits (min/max) were checked."
+                )
+            elif absent:
+                notes.append(
+                    f"No baseline for {', '.join(absent)} (not in `{against}`): only the "
+                    "absolute limits (min/max) were checked for its metrics."
+                )
+        outcomes = gate.compare(rules, current, before, baseline_name=f"`{against}`")
+        status = pipeline_status(root) if check_status else None
+    return gate.Report(against, baseline.commit, outcomes, notes, status)
+
+
+def project_root() -> Path:
+    """The DVC project containing the current directory."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Path(Repo.find_root())
+    except NotDvcRepoError:
+        raise CheckError("not inside a DVC project (no .dvc directory found)") from None
+
+
+def _read_rules(path: Path, root: Path) -> str:
+    candidates = [path] if path.is_absolute() else [path, root / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.read_text()
+    where = " or ".join(str(c) for c in dict.fromkeys(candidates))
+    raise CheckError(f"rules file {where} not found")
+
+
+# --- git ------------------------------------------------------------------------------
+
+
+@dataclass
+class Baseline:
+    commit: str | None  # None: the revision does not exist (e.g. HEAD~1 of a first commit)
+    notes: list[str]
+
+
+def git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def rev_parse(root: Path, rev: str) -> str | None:
+    result = git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def resolve_baseline(root: Path, rev: str) -> Baseline:
+    """The commit of ``rev``, fetching it from ``origin`` when the clone lacks it.
+
+    ``main`` falls back to ``origin/main`` when there is no local branch of that name. In a
+    shallow CI clone, ``HEAD~N`` deepens the history by N commits, and a branch, tag or
+    commit is fetched with ``git fetch --depth=1 origin <rev>``. A ``HEAD~N`` that does not
+    exist in a complete history (a first commit) means there is no baseline yet.
+    """
+    if git(root, "rev-parse", "--git-dir").returncode != 0:
+        raise CheckError(f"{root} is not in a git repository")
+    commit = rev_parse(root, rev)
+    if commit:
+        return Baseline(commit, [])
+    ancestry = ANCESTRY.match(rev)
+    base, steps = (ancestry["base"], ancestry["steps"]) if ancestry else (rev, "")
+    tracking = f"refs/remotes/origin/{base}"
+    if not base.startswith(("origin/", "refs/")) and rev_parse(root, tracking):
+        commit = rev_parse(root, tracking + steps)
+        if commit:
+            return Baseline(commit, [f"`{rev}` is not a local branch: used `origin/{rev}`."])
+
+    has_origin = git(root, "remote", "get-url", "origin").returncode == 0
+    shallow = _is_shallow(root)
+    failures: list[str] = []
+    if has_origin and ancestry and shallow and rev_parse(root, base):
+        depth = _generations(steps)
+        result = git(root, "fetch", "--quiet", f"--deepen={depth}", "origin")
+        failures.append(result.stderr.strip() if result.returncode else "")
+        commit = rev_parse(root, rev)
+        shallow = _is_shallow(root)
+        if commit:
+            return Baseline(commit, [f"Deepened the shallow clone by {depth} commit(s)."])
+    elif has_origin and not ancestry:
+        name = rev.removeprefix("refs/remotes/").removeprefix("origin/")
+        refspec = name if name == rev else f"+refs/heads/{name}:refs/remotes/origin/{name}"
+        depth = ["--depth=1"] if shallow else []
+        result = git(root, "fetch", "--quiet", *depth, "origin", refspec)
+        failures.append(result.stderr.strip() if result.returncode else "")
+        if result.returncode == 0:
+            commit = rev_parse(root, rev) or rev_parse(root, "FETCH_HEAD")
+            if commit:
+                return Baseline(commit, [f"Fetched `{rev}` from origin."])
+    if ancestry and not shallow and rev_parse(root, base):
+        note = (
+            f"No baseline: `{rev}` does not exist (`{base}` has no such ancestor: a first "
+            "commit?); only the absolute limits (min/max) were checked."
+        )
+        return Baseline(None, [note])
+    hint = (
+        f"git fetch --deepen={_generations(steps)} origin"
+        if ancestry
+        else f"git fetch --depth=1 origin {rev.removeprefix('origin/')}"
+    )
+    why = "; ".join(f for f in failures if f)
+    raise CheckError(
+        f"revision {rev!r} not found in this clone"
+        + (f" and fetching it from origin failed ({why})" if why else "")
+        + ("" if has_origin else " (no remote 'origin' to fetch it from)")
+        + f"; fetch it first, e.g.: {hint}"
+    )
+
+
+def _is_shallow(root: Path) -> bool:
+    return git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+
+
+def _generations(steps: str) -> int:
+    total = 0
+    for match in re.finditer(r"([~^])(\d*)", steps):
+        kind, n = match.groups()
+        total += int(n or 1) if kind == "~" else 1
+    return max(total, 1)
+
+
+# --- dvc ------------------------------------------------------------------------------
+
+
+def read_metrics(root: Path, path: str, rev: str | None) -> dict[str, Any] | None:
+    """The metrics in ``path`` at ``rev`` (None: the workspace), read through DVC; None
+    when the file does not exist there."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        return dvc.api.metrics_show(path, repo=str(root), rev=rev)
+    except FileNotFoundError:
+        return None
+    except DvcException as exc:
+        where = "the workspace" if rev is None else rev
+        raise CheckError(f"cannot read {path} in {where}: {exc}") from None
+
+
+def pipeline_status(root: Path) -> gate.PipelineStatus:
+    """What ``dvc status --json`` reports (run in-process), sorted into stale and absent."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo, lock_repo
+
+    try:
+        with Repo(str(root)) as repo, lock_repo(repo):
+            status = repo.status()
+    except DvcException as exc:
+        raise CheckError(f"dvc status failed: {exc}") from None
+    return gate.summarize_status(status)
