@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digitrec.artifact import save_model
 from digitrec.imagespec import DIGITS
-from digitrec.io import save_joblib
 from digitrec.models import build_classifier
 from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
@@ -27,9 +27,7 @@ def model_file(tmp_path_factory, digits) -> Path:
     feat = build_featurizer(FeaturizeParams(), 0)
     features = feat.fit_transform(pre.fit_transform(images[:1500]))
     clf = build_classifier(TrainParams(), 0).fit(features, labels[:1500])
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
-    save_joblib(path, assemble(pre, feat, clf))
-    return path
+    return save_model(tmp_path_factory.mktemp("model") / "model", assemble(pre, feat, clf)).path
 
 
 def photo(image: np.ndarray, path: Path, scale: int = 12, offset=(30, 50)) -> Path:
@@ -86,7 +84,7 @@ def test_predict_reports_bad_files_and_goes_on(tmp_path, model_file, digits):
 
 
 def test_predict_without_a_model(tmp_path):
-    result = run("predict", str(tmp_path), "--model", str(tmp_path / "none.joblib"))
+    result = run("predict", str(tmp_path), "--model", str(tmp_path / "none.skops"))
     assert result.returncode == 2
     assert "run `dvc repro` first" in result.stderr
 

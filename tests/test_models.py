@@ -73,3 +73,12 @@ def test_non_iterative_models_have_an_empty_learning_curve(small_digits):
     x_train, y_train, *_ = features(small_digits)
     model = build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)
     assert all(column == [] for column in learning_curve(model).values())
+
+
+def test_detector_exposes_only_what_its_classifier_has(small_digits):
+    x_train, y_train, *_ = features(small_digits)
+    params = TrainParams(model="svc", positive_digit=1, svc={"calibrate": False})
+    detector = build_classifier(params, 0).fit(x_train, y_train)
+    assert not hasattr(detector, "predict_proba")
+    assert detector.decision_function(x_train[:3]).shape == (3,)
+    assert hasattr(build_classifier(TrainParams(model="knn", positive_digit=1), 0), "predict_proba")

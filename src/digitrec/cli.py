@@ -10,9 +10,11 @@ import typer
 
 from digitrec import paths
 from digitrec.cli_check import check
+from digitrec.cli_serve import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 app.command("check")(check)
+app.command("serve")(serve)
 
 
 @app.callback()
@@ -23,7 +25,9 @@ def main() -> None:
 @app.command("predict")
 def predict_command(
     images: Annotated[list[Path], typer.Argument(help="image files or folders of images")],
-    model: Annotated[Path, typer.Option(help="a model saved by `dvc repro`")] = paths.MODEL,
+    model: Annotated[
+        Path, typer.Option(help="a model saved by `dvc repro` (checksummed skops file)")
+    ] = paths.SAFE_MODEL,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Print the predicted digit (and its probability) for each image.
@@ -33,8 +37,8 @@ def predict_command(
     """
     import numpy as np
 
+    from digitrec.artifact import ArtifactError, load_model
     from digitrec.imaging import ImageError, iter_image_paths, load_image
-    from digitrec.io import load_joblib
     from digitrec.predict import predict, prepare
 
     if not model.is_file():
@@ -42,10 +46,10 @@ def predict_command(
         raise typer.Exit(2)
     try:
         files = iter_image_paths(images)
-    except ImageError as exc:
+        fitted = load_model(model)
+    except (ArtifactError, ImageError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    fitted = load_joblib(model)
     ready, inputs, failed = [], [], 0
     for path in files:
         try:

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from digitrec.params import TrainParams
@@ -83,6 +84,11 @@ MODELS: dict[str, Callable[..., BaseEstimator]] = {
 }
 
 
+def _wrapped_has(attr: str):
+    """True when the wrapped (fitted, else unfitted) estimator has ``attr``."""
+    return lambda self: hasattr(getattr(self, "estimator_", self.estimator), attr)
+
+
 class DigitDetector(ClassifierMixin, BaseEstimator):
     """One-vs-rest: answers "is this image the digit ``positive_digit``?" (classes 0/1).
 
@@ -106,10 +112,12 @@ class DigitDetector(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.predict(X)
 
+    @available_if(_wrapped_has("predict_proba"))
     def predict_proba(self, X):
         check_is_fitted(self)
         return self.estimator_.predict_proba(X)
 
+    @available_if(_wrapped_has("decision_function"))
     def decision_function(self, X):
         check_is_fitted(self)
         return self.estimator_.decision_function(X)

@@ -6,6 +6,7 @@ RAW = Path("data/raw")
 PROCESSED = Path("data/processed")
 FEATURES = Path("data/features")
 MODEL = Path("models/model.joblib")
+SAFE_MODEL = Path("models/model.skops")  # with models/model.sha256
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 

@@ -25,17 +25,21 @@ def prepare(model: Pipeline, grey: np.ndarray) -> np.ndarray:
 
 
 def predict(model: Pipeline, batch: np.ndarray) -> list[Prediction]:
-    """Label (and, when the model has ``predict_proba``, probabilities) for raw images."""
-    labels = model.predict(batch)
-    if not hasattr(model, "predict_proba"):
-        return [Prediction(int(label), None, None) for label in labels]
-    probabilities = model.predict_proba(batch)
+    """Label (and, when the model gives probabilities, probabilities) for raw images.
+
+    Runs the pipeline once: with probabilities the label is their argmax, which is what
+    ``predict`` returns for every classifier in :mod:`digitrec.models`.
+    """
+    try:
+        probabilities = model.predict_proba(batch)
+    except AttributeError:  # no probabilities (e.g. LinearSVC, DigitDetector over an SVC)
+        return [Prediction(int(label), None, None) for label in model.predict(batch)]
     classes = [int(c) for c in model.classes_]
     return [
         Prediction(
-            int(label),
-            float(row[classes.index(int(label))]),
+            classes[int(i)],
+            float(row[i]),
             {c: float(p) for c, p in zip(classes, row, strict=True)},
         )
-        for label, row in zip(labels, probabilities, strict=True)
+        for i, row in zip(probabilities.argmax(axis=1), probabilities, strict=True)
     ]

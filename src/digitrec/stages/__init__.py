@@ -19,6 +19,7 @@ from digitrec.params import ParamsError
 def run(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main`` with BLAS pinned to one thread, so results never depend on
     the machine's core count."""
+    from digitrec.artifact import ArtifactError
     from digitrec.data import DataFormatError
     from digitrec.data.download import FetchError
 
@@ -26,7 +27,7 @@ def run(name: str, main: Callable[[], None]) -> None:
     try:
         with threadpool_limits(limits=1):
             main()
-    except (ParamsError, FetchError, DataFormatError) as exc:
+    except (ParamsError, FetchError, DataFormatError, ArtifactError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"{name}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

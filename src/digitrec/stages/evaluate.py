@@ -1,6 +1,7 @@
-"""evaluate: measure the saved model on the raw test images; write metrics and plots."""
+"""evaluate: measure the saved model (the skops file predict and serve load) on the raw
+test images; write metrics and plots."""
 
-from digitrec import io, params, paths, plots
+from digitrec import artifact, io, params, paths, plots
 from digitrec.evaluation import confusion, evaluate
 from digitrec.stages import run
 
@@ -9,7 +10,7 @@ def main() -> None:
     p = params.load("evaluate")
     info = io.read_json(paths.RAW / paths.DATASET_INFO)
     images, labels = io.load_arrays(paths.RAW, "test_images", "test_labels")
-    result = evaluate(io.load_joblib(paths.MODEL), images, labels)
+    result = evaluate(artifact.load_model(paths.SAFE_MODEL), images, labels)
     io.write_json(paths.METRICS / "evaluate.json", {"dataset": info["dataset"], **result.metrics})
 
     names = result.class_names

@@ -1,6 +1,7 @@
-"""train: fit the classifier and save the whole Pipeline (raw image -> label)."""
+"""train: fit the classifier and save the whole Pipeline (raw image -> label), as joblib
+and as a checksummed skops file (what evaluate, predict and serve load)."""
 
-from digitrec import io, params, paths
+from digitrec import artifact, io, params, paths
 from digitrec.models import build_classifier, learning_curve
 from digitrec.pipeline import assemble
 from digitrec.stages import run
@@ -18,6 +19,7 @@ def main() -> None:
     with io.new_directory(paths.PLOTS / "train") as out:
         io.write_csv(out / "learning_curve.csv", learning_curve(classifier))
     io.save_joblib(paths.MODEL, model)
+    artifact.save_model(paths.SAFE_MODEL, model)  # model.skops + model.sha256
 
 
 if __name__ == "__main__":

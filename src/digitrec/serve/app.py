@@ -1,0 +1,283 @@
+"""The HTTP service: predictions, what is loaded, and a page to draw digits on.
+
+``create_app(model_path, settings)`` loads and verifies the model once (an unverified or
+tampered file stops it before anything is served) and returns a FastAPI app:
+
+- ``POST /predict``: one or several PNG/JPEG images (multipart file fields, or one bare
+  ``image/png``/``image/jpeg`` body), or grey pixels as JSON
+  ``{"images": [[[...row...], ...], ...], "max_value": 1}``. Each picture goes through
+  :func:`digitrec.predict.prepare` (:func:`digitrec.imaging.normalize`), exactly as in
+  ``digitrec predict``. ``?include_input=true`` adds the normalised image the model saw.
+- ``GET /health``, ``GET /model``: what is loaded, and its provenance.
+- ``GET /``: the drawing page (``static/``, no external resources).
+- ``GET /openapi.json``: the API description.
+
+Each prediction response carries ``Server-Timing: decode;dur=…, prepare;dur=…,
+model;dur=…`` (milliseconds spent decoding, normalising, and in the model).
+
+Client errors are JSON ``{"error": code, "detail": message}`` with a 4xx status; see
+:mod:`digitrec.serve.inputs` for the checks and :mod:`digitrec.serve.settings` for limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from digitrec.artifact import Artifact, load_artifact
+from digitrec.imaging import ImageError
+from digitrec.predict import predict, prepare
+from digitrec.serve import inputs
+from digitrec.serve.info import describe
+from digitrec.serve.settings import ServeSettings
+
+STATIC = Path(__file__).parent / "static"
+# The page loads only what we serve; the browser refuses anything else.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+log = logging.getLogger("digitrec.serve")
+
+
+class DigitPrediction(BaseModel):
+    image: str = Field(description="the file name, or images[i] for JSON pixels")
+    digit: int
+    probability: float | None = Field(
+        description="probability of `digit` (null: no model probabilities)"
+    )
+    probabilities: dict[str, float] | None = Field(description="every class's probability")
+    input: list[list[float]] | None = Field(
+        None, description="with include_input=true: the normalised image the model saw"
+    )
+
+
+class PredictResponse(BaseModel):
+    model_sha256: str | None
+    predictions: list[DigitPrediction]
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="a short code, e.g. not_an_image, upload_too_large")
+    detail: str = Field(description="what was wrong, for a person")
+
+
+class PixelImages(BaseModel):
+    images: list[list[list[float]]] = Field(description="images as lists of rows")
+    max_value: float = Field(1.0, gt=0, description="the value of white (0 is black)")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "empty or malformed body, no image",
+        413: "body, image or batch larger than the limits",
+        415: "content type or image format not accepted",
+        422: "not an image, truncated image, bad pixels, no digit found",
+    }.items()
+}
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            },
+            "image/png": _IMAGE,
+            "image/jpeg": _IMAGE,
+            "application/json": {"schema": PixelImages.model_json_schema()},
+        },
+    }
+}
+
+
+def create_app(
+    model_path: str | os.PathLike[str], settings: ServeSettings | None = None
+) -> FastAPI:
+    """Load and verify the model at ``model_path``, then build the app serving it.
+
+    Raises :class:`digitrec.artifact.ArtifactError` when the model cannot be trusted.
+    """
+    settings = settings or ServeSettings()
+    artifact = load_artifact(model_path)
+    info = describe(artifact)
+    started = time.time()
+    limiter: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
+
+    app = FastAPI(
+        title="digitrec",
+        summary="Recognise handwritten digits with the model the DVC pipeline trained.",
+        version=_version(),
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: the spec is enough
+        redoc_url=None,
+    )
+    app.state.artifact = artifact
+    app.state.settings = settings
+    _add_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/health", summary="Liveness, and which model is loaded")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model_sha256": artifact.sha256,
+            "dataset": (info["dataset"] or {}).get("dataset"),
+            "image_shape": info["model"]["image_spec"]["shape"],
+            "uptime_seconds": round(time.time() - started, 3),
+        }
+
+    @app.get("/model", summary="The loaded model and its provenance")
+    def model_info() -> dict[str, Any]:
+        return info
+
+    @app.post(
+        "/predict",
+        summary="Predict the digit in one or several images",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        openapi_extra=_PREDICT_BODY,
+    )
+    async def predict_endpoint(
+        request: Request,
+        include_input: bool = Query(False, description="return the normalised model input"),
+    ) -> JSONResponse:
+        try:
+            kind = inputs.check_content_type(request.headers.get("content-type"), settings)
+        except inputs.BadInput:
+            await inputs.drain(request.stream())  # so the client reads the 415
+            raise
+        body = await inputs.read_body(request, settings.max_upload_bytes)
+        if not body:
+            raise inputs.BadInput(400, "empty_body", "the request body is empty")
+        uploads: list[inputs.Upload] | None = None
+        if kind in inputs.MULTIPART_TYPES:
+            uploads = await inputs.parse_multipart(request.headers, body, settings)
+        elif kind not in inputs.JSON_TYPES:
+            uploads = [inputs.Upload("body", body)]
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(settings.max_concurrency))
+        result, timing = await anyio.to_thread.run_sync(
+            _predict, artifact, settings, uploads, body, include_input, limiter=limiter[0]
+        )
+        server_timing = ", ".join(f"{k};dur={1000 * v:.3f}" for k, v in timing.items())
+        return JSONResponse(result, headers={"Server-Timing": server_timing})
+
+    return app
+
+
+def _predict(
+    artifact: Artifact,
+    settings: ServeSettings,
+    uploads: list[inputs.Upload] | None,
+    body: bytes,
+    include_input: bool,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Decode, normalise and predict (in a worker thread: all of it is CPU work).
+
+    Returns the response and the seconds each phase took (for ``Server-Timing``).
+    """
+    t0 = time.perf_counter()
+    if uploads is None:
+        greys = inputs.parse_pixels(body, settings)
+    else:
+        greys = [(u.name, inputs.decode_image(u, settings)) for u in uploads]
+    t1 = time.perf_counter()
+    model = artifact.model
+    ready = []
+    for name, grey in greys:
+        try:
+            ready.append(prepare(model, grey))
+        except ImageError as e:
+            raise inputs.BadInput(422, "no_digit", f"{name}: {e}") from None
+    batch = np.stack(ready)
+    t2 = time.perf_counter()
+    results = predict(model, batch)
+    t3 = time.perf_counter()
+    predictions = []
+    for (name, _), p, x in zip(greys, results, batch, strict=True):
+        record: dict[str, Any] = {
+            "image": name,
+            "digit": p.label,
+            "probability": None if p.probability is None else round(p.probability, 6),
+            "probabilities": None
+            if p.probabilities is None
+            else {str(k): round(v, 6) for k, v in p.probabilities.items()},
+        }
+        if include_input:
+            record["input"] = x.tolist()
+        predictions.append(record)
+    timing = {"decode": t1 - t0, "prepare": t2 - t1, "model": t3 - t2}
+    return {"model_sha256": artifact.sha256, "predictions": predictions}, timing
+
+
+def _error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "upload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(inputs.BadInput)
+    async def bad_input(request: Request, exc: inputs.BadInput) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return _error(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"unexpected {type(exc).__name__}; see the log")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("digitrec")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,112 @@
+"""`serve` as a command: a real process listening on a free port, and its refusals."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+DIGITREC = Path(sys.executable).with_name("digitrec")
+# The command as the lead registers it (app.command("serve")(serve)), without cli.py.
+RUN_SERVE = "import typer; from digitrec.cli_serve import serve; typer.run(serve)"
+
+
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_SERVE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_for_url(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """The URL uvicorn reports once it listens (port 0: the OS picks one)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"server did not start:\n{''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"server exited:\n{''.join(seen)}")
+        seen.append(line)
+        if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+            return m.group(1)
+
+
+def test_serve_command_serves_until_stopped(saved_model, held_out):
+    proc = start("--model", str(saved_model.path), "--port", "0")
+    try:
+        url = wait_for_url(proc)
+        assert httpx.get(f"{url}/health", timeout=30).json()["model_sha256"] == saved_model.sha256
+        data, label = held_out[0]
+        r = httpx.post(
+            f"{url}/predict", content=data, headers={"content-type": "image/png"}, timeout=30
+        )
+        assert r.status_code == 200 and r.json()["predictions"][0]["digit"] == label
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
+
+
+def refused(*args: str, env: dict | None = None) -> str:
+    proc = start(*args, "--port", "0", env=env)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # it started serving instead of refusing
+        out, _ = proc.communicate()
+        raise AssertionError(f"serve did not refuse:\n{out}") from None
+    assert proc.returncode == 2, out
+    assert "Uvicorn running" not in out
+    return out
+
+
+def test_serve_refuses_a_tampered_model(tmp_path, saved_model):
+    path = tmp_path / "model.skops"
+    path.write_bytes(saved_model.path.read_bytes() + b"\x00")
+    path.with_suffix(".sha256").write_bytes(saved_model.checksum_path.read_bytes())
+    out = refused("--model", str(path))
+    assert "error:" in out and "checksum mismatch" in out and "refusing to load" in out
+
+
+def test_serve_refuses_a_missing_model_and_pickles(tmp_path):
+    assert "run `dvc repro` first" in refused("--model", str(tmp_path / "none.skops"))
+    (tmp_path / "model.joblib").write_bytes(b"\x80\x04K\x01.")
+    assert "runs code when it is loaded" in refused("--model", str(tmp_path / "model.joblib"))
+
+
+def test_serve_refuses_bad_settings(saved_model):
+    out = refused("--model", str(saved_model.path), env={"DIGITREC_SERVE_MAX_BATCH": "0"})
+    assert "DIGITREC_SERVE_" in out and "max_batch" in out
+
+
+@pytest.mark.skipif(not DIGITREC.exists(), reason="the digitrec console script is not installed")
+def test_digitrec_cli_has_the_serve_command():
+    """cli.py registers serve (app.command("serve")(serve))."""
+    result = subprocess.run([str(DIGITREC), "serve", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--model" in result.stdout and "--port" in result.stdout
