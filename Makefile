@@ -21,7 +21,7 @@ repro: setup
 	dvc repro
 	@echo
 	@echo "metrics: metrics/evaluate.json  ->  $$(python -c 'import json; m = json.load(open("metrics/evaluate.json")); print(m["dataset"], "accuracy", m["accuracy"])')"
-	@echo "model:   models/model.joblib   (try: digitrec predict path/to/digit.png)"
+	@echo "model:   models/model.skops    (try: digitrec predict path/to/digit.png, or digitrec serve)"
 	@echo "plots:   plots/evaluate/*.png  (or: dvc plots show)"
 
 test: setup
