@@ -239,3 +239,24 @@ def test_a_corrupt_download_fails_cleanly_and_writes_nothing(tmp_path):
     assert result.returncode != 0
     assert "optdigits.tra" in result.stderr and "mirror" in result.stderr
     assert not (repo.path / "data/raw").exists()
+
+
+def test_queued_experiments_run_and_show(default_run):
+    """The README's experiment session: queue two variants, run them, compare, apply."""
+    repo = default_run
+    repo.dvc("exp", "run", "--queue", "-S", "train.knn.n_neighbors=5", "--name", "k5")
+    repo.dvc("exp", "run", "--queue", "-S", "train.model=logreg", "--name", "logreg")
+    repo.dvc("exp", "run", "--run-all")
+    table = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    done = {
+        exp["name"]: exp["data"]["metrics"]["metrics/evaluate.json"]["data"]["accuracy"]
+        for commit in table
+        for run in (commit.get("experiments") or [])
+        for exp in run["revs"]
+        if exp.get("name") in {"k5", "logreg"}
+    }
+    assert set(done) == {"k5", "logreg"} and all(0.9 < acc <= 1 for acc in done.values())
+    repo.dvc("exp", "apply", "logreg")
+    assert repo.metrics()["accuracy"] == done["logreg"]
+    repo.run("git", "checkout", "--", ".")
+    repo.dvc("checkout", "--force")
