@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,9 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# What a clone of the project holds before `dvc repro`: code, pipeline, params, rules, config.
+PROJECT_FILES = ("src", "templates", "dvc.yaml", "params.yaml", "gate.yaml", "pyproject.toml",
+                 ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")  # fmt: skip
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,3 +46,32 @@ def shared_data() -> Path:
     """``../shared/data`` beside the checkout: byte-exact MNIST and optdigits files."""
     assert (SHARED_DATA / "mnist").is_dir(), f"shared data not found at {SHARED_DATA}"
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def scratch_project():
+    """Factory: copy the project into ``dest`` (to become a fresh git repository) and return
+    the environment to run git and DVC there: this venv first on PATH, downloads cached in
+    ``cache``, a fixed git identity, no user or system git config."""
+
+    def make(dest: Path, cache: Path) -> dict[str, str]:
+        for name in PROJECT_FILES:
+            source, target = ROOT / name, dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1",
+            "DIGITREC_CACHE": str(cache),
+            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+        }  # fmt: skip
+        env.pop("DIGITREC_MIRRORS", None)
+        return env
+
+    return make

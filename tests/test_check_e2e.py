@@ -7,8 +7,6 @@ of it, cut from `main` (the reproduced default pipeline).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +15,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = [
-    "src",
-    "templates",
-    "dvc.yaml",
-    "params.yaml",
-    "gate.yaml",
-    "pyproject.toml",
-    ".dvcignore",
-    ".gitignore",
-    ".dvc/config",
-    ".dvc/.gitignore",
-]
 # `digitrec check` as the CLI registers it, without depending on cli.py.
 CHECK_APP = (
     "import typer; from digitrec.cli_check import check; "
@@ -96,32 +82,11 @@ class Repo:
         (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def git_env(cache: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "DIGITREC_CACHE": str(cache),
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-    }  # fmt: skip
-    env.pop("DIGITREC_MIRRORS", None)
-    return env
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Repo:
+def project(tmp_path_factory, scratch_project) -> Repo:
     """`main`: a commit of the project without metrics, then the reproduced pipeline."""
     path = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    repo = Repo(path, git_env(tmp_path_factory.mktemp("cache")))
+    repo = Repo(path, scratch_project(path, tmp_path_factory.mktemp("cache")))
     repo.git("init", "-q", "-b", "main")
     repo.commit("project")
     repo.repro()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,17 +15,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = [
-    "src",
-    "templates",
-    "dvc.yaml",
-    "params.yaml",
-    "pyproject.toml",
-    ".dvcignore",
-    ".gitignore",
-    ".dvc/config",
-    ".dvc/.gitignore",
-]
 
 pytestmark = pytest.mark.e2e
 
@@ -77,33 +65,19 @@ def ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
-def make_repo(tmp: Path, cache: Path) -> Repo:
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, tmp / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "DIGITREC_CACHE": str(cache),
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    }  # fmt: skip
-    env.pop("DIGITREC_MIRRORS", None)
-    repo = Repo(tmp, env)
+def make_repo(tmp: Path, cache: Path, scratch_project) -> Repo:
+    repo = Repo(tmp, scratch_project(tmp, cache))
     repo.run("git", "init", "-q", "-b", "main")
     repo.commit("project")
     return repo
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
+def default_run(tmp_path_factory, scratch_project):
     """The project's default pipeline, reproduced once in a fresh repository."""
-    repo = make_repo(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("cache"))
+    repo = make_repo(
+        tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("cache"), scratch_project
+    )
     result = repo.dvc("repro")
     assert ran_stages(result.stdout) == ["fetch", "preprocess", "featurize", "train", "evaluate"]
     repo.commit("reproduce")
@@ -196,8 +170,8 @@ def http_mirror(shared_data):
     server.server_close()
 
 
-def test_mnist_through_the_real_downloader(tmp_path, http_mirror):
-    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+def test_mnist_through_the_real_downloader(tmp_path, http_mirror, scratch_project):
+    repo = make_repo(tmp_path / "project", tmp_path / "cache", scratch_project)
     repo.env["DIGITREC_MIRRORS"] = f"{http_mirror}/mnist/"
     repo.set_params(fetch={"dataset": "mnist", "limit": 2000})
     repo.set_params(
@@ -220,8 +194,8 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror):
     )  # fmt: skip
 
 
-def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data):
-    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data, scratch_project):
+    repo = make_repo(tmp_path / "project", tmp_path / "cache", scratch_project)
     repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(shared_data / "optdigits")]})
     repo.dvc("repro")
     info = json.loads((repo.path / "data/raw/dataset.json").read_text())
@@ -229,11 +203,11 @@ def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data)
     assert repo.metrics()["accuracy"] > 0.97
 
 
-def test_a_corrupt_download_fails_cleanly_and_writes_nothing(tmp_path):
+def test_a_corrupt_download_fails_cleanly_and_writes_nothing(tmp_path, scratch_project):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "optdigits.tra").write_text("0,1,2\n")
-    repo = make_repo(tmp_path / "project", tmp_path / "cache")
+    repo = make_repo(tmp_path / "project", tmp_path / "cache", scratch_project)
     repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(mirror)]})
     result = repo.dvc("repro", check=False)
     assert result.returncode != 0
