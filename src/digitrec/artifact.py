@@ -61,6 +61,8 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "digitrec.preprocessing.Deskew",
         "digitrec.preprocessing.Center",
         "digitrec.models.DigitDetector",
+        "digitrec.svm.BatchedSVC",
+        "digitrec.calibration.BatchedCalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.tree._tree.Tree",

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.svm import SVC
+
+from digitrec.svm import BatchedSVC
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    images, labels = digits
+    x = images.reshape(len(images), -1) / 16.0
+    return x[:600], labels[:600], x[600:1400], labels[600:1400]
+
+
+def fit_both(x, y, **params):
+    return SVC(**params).fit(x, y), BatchedSVC(**params).fit(x, y)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "poly", "linear", "sigmoid"])
+@pytest.mark.parametrize("binary", [False, True], ids=["10-class", "binary"])
+@pytest.mark.parametrize("shape", ["ovr", "ovo"])
+def test_same_decision_values_and_predictions_as_libsvm(data, kernel, binary, shape):
+    x_train, y_train, x_test, _ = data
+    if binary:
+        y_train = (y_train == 3).astype(int)
+    params = dict(kernel=kernel, C=10.0, gamma="scale", decision_function_shape=shape)
+    ref, fast = fit_both(x_train, y_train, **params)
+    np.testing.assert_allclose(
+        fast.decision_function(x_test), ref.decision_function(x_test), rtol=0, atol=1e-9
+    )
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+
+
+def test_blocks_of_rows_give_the_same_result(data, monkeypatch):
+    x_train, y_train, x_test, _ = data
+    fast = BatchedSVC(C=10.0).fit(x_train, y_train)
+    whole = fast.decision_function(x_test)
+    monkeypatch.setattr("digitrec.svm.BLOCK_ROWS", 7)
+    np.testing.assert_allclose(fast.decision_function(x_test), whole, rtol=0, atol=1e-12)
+
+
+def test_ties_in_the_vote_go_to_the_first_class_as_in_libsvm():
+    # Random labels and a narrow kernel: far from the training points the pairwise votes
+    # are decided by the intercepts alone, and some form cycles (a three-way tie).
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(60, 5)), rng.integers(0, 6, 60)
+    ref, fast = fit_both(x, y, C=1.0, gamma=2.0)
+    far = rng.normal(size=(2000, 5)) * 1.5
+    dec = ref.decision_function(far)  # ovr: votes + a confidence in (-1/3, 1/3)
+    top2 = np.sort(np.round(dec), axis=1)[:, -2:]
+    assert (top2[:, 0] == top2[:, 1]).any(), "no tied vote to test"
+    np.testing.assert_array_equal(fast.predict(far), ref.predict(far))
+
+
+def test_sparse_input_and_callable_kernels_fall_back_to_libsvm(data):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(sparse.csr_matrix(x_train), y_train, C=10.0)
+    np.testing.assert_array_equal(
+        fast.predict(sparse.csr_matrix(x_test)), ref.predict(sparse.csr_matrix(x_test))
+    )
+    ref, fast = fit_both(x_train, y_train, kernel=lambda a, b: a @ b.T)
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+
+
+def test_is_an_svc_with_the_same_parameters():
+    fast = BatchedSVC(C=3.0, kernel="poly", degree=4)
+    assert isinstance(fast, SVC)
+    assert fast.get_params() == SVC(C=3.0, kernel="poly", degree=4).get_params()
