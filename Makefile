@@ -34,6 +34,7 @@ lint: setup
 bench: setup
 	python bench/hog.py
 	python bench/deskew.py
+	python bench/predict.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots

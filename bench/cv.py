@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import yaml
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
 from digitrec.imagespec import SPECS
-from digitrec.models import build_classifier
-from digitrec.pipeline import build_featurizer, build_preprocessor
+from digitrec.pipeline import fit_pipeline
 
 
 def override(raw: dict, assignment: str) -> None:
@@ -46,15 +45,15 @@ def main() -> None:
     p = params_module.validate(raw)
     data = load_dataset(p.fetch.dataset, test_size=p.fetch.test_size, seed=p.seed,
                         limit=p.fetch.limit, mirrors=p.fetch.mirrors)  # fmt: skip
-    model = Pipeline([
-        *build_preprocessor(SPECS[data.name], p.preprocess).steps,
-        *build_featurizer(p.featurize, p.seed).steps,
-        ("classifier", build_classifier(p.train, p.seed)),
-    ])  # fmt: skip
+    x, y = data.train_images, data.train_labels
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=p.seed)
     start = time.perf_counter()
+    scores = []
     with threadpool_limits(limits=1):
-        scores = cross_val_score(model, data.train_images, data.train_labels, cv=folds)
+        for train, test in folds.split(x, y):
+            model = fit_pipeline(p, SPECS[data.name], x[train], y[train])
+            scores.append(model.score(x[test], y[test]))
+    scores = np.array(scores)
     print(f"{data.name}: {len(data.train_labels)} training images, {args.folds}-fold CV "
           f"accuracy {100 * scores.mean():.2f} % ± {100 * scores.std():.2f} "
           f"({time.perf_counter() - start:.0f} s)")  # fmt: skip

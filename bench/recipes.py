@@ -6,19 +6,31 @@ fetch stage: point DIGITREC_MIRRORS at a mirror if the default ones are unreacha
 
     python bench/recipes.py                     # every recipe below
     python bench/recipes.py digits-svc mnist-pca-svc
+    python bench/recipes.py --save metrics/recipes mnist-virtual-svc
+
+``--save DIR`` also writes each recipe's metrics, wall time and command to DIR/<recipe>.json;
+``--keep DIR`` runs the recipes in DIR/<recipe> and keeps them (to benchmark the models, e.g.
+``python bench/predict.py --model DIR/<recipe>/models/model.skops --images DIR/<recipe>/data/raw``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from digitrec import artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["src", "templates", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore",
@@ -40,7 +52,14 @@ RECIPES: dict[str, list[str]] = {
     ],
     "mnist-deskew-hog-pca-svc": [
         "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
+        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
         "featurize.pca.n_components=80", "train.svc.calibrate=false",
+    ],
+    "mnist-virtual-svc": [
+        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
+        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
+        "featurize.pca.n_components=200", "train.svc.calibrate=false",
+        "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
     ],
 }  # fmt: skip
 
@@ -53,6 +72,9 @@ def describe(overrides: list[str]) -> dict[str, str]:
     if "featurize.pca.n_components" in values:
         features += f" + PCA({values['featurize.pca.n_components']})"
     model = values.get("train.model", "svc")
+    if "train.svc.virtual_shift" in values:
+        model += f" + virtual SVs ({values['train.svc.virtual_shift']} px, "
+        model += f"{values.get('train.svc.virtual_directions', '8')} directions)"
     if "train.positive_digit" in values:
         model += f" (is it a {values['train.positive_digit']}?)"
     return {"dataset": values.get("fetch.dataset", "digits"), "features": features, "model": model}
@@ -73,35 +95,75 @@ def run_recipe(name: str, overrides: list[str], workdir: Path) -> dict:
     subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "project"], cwd=repo, check=True)
-    command = [sys.executable, "-m", "dvc", "exp", "run"]
+    command = [sys.executable, "-m", "dvc", "exp", "run", "evaluate"]  # not the search stage
     for override in overrides:
         command += ["-S", override]
     start = time.perf_counter()
-    subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    stages = {m[0]: float(m[1]) for m in re.findall(r"(\w+): done in ([\d.]+) s", done.stderr)}
     metrics = json.loads((repo / "metrics/evaluate.json").read_text())
-    return {**describe(overrides), "metrics": metrics, "seconds": seconds,
-            "command": "dvc exp run " + " ".join(f"-S {o}" for o in overrides)}  # fmt: skip
+    line = " ".join(["dvc exp run evaluate", *(f"-S {o}" for o in overrides)])
+    return {
+        **describe(overrides), "metrics": metrics, "seconds": seconds,
+        "train_seconds": stages.get("train"), "stage_seconds": stages,
+        **predict_speed(repo), "command": line,
+    }  # fmt: skip
+
+
+def predict_speed(repo: Path) -> dict[str, float]:
+    """Test images per second of the saved model, predicting the whole test set at once
+    (in-process after load, one BLAS thread; best of 3)."""
+    model = artifact.load_model(repo / "models/model.skops")
+    images = np.load(repo / "data/raw/test_images.npy")
+    best = float("inf")
+    with threadpool_limits(limits=1):
+        for _ in range(3):
+            start = time.perf_counter()
+            model.predict(images)
+            best = min(best, time.perf_counter() - start)
+    return {"predict_images_per_second": round(len(images) / best)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipes", nargs="*", metavar="RECIPE", help=", ".join(RECIPES))
-    names = parser.parse_args().recipes or list(RECIPES)
+    parser.add_argument("--save", type=Path, metavar="DIR", help="write DIR/<recipe>.json")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="run in DIR/<recipe>, keep it")
+    args = parser.parse_args()
+    names = args.recipes or list(RECIPES)
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:
         parser.error(f"unknown recipes {unknown}; expected some of {list(RECIPES)}")
-    print("| recipe | dataset | features | model | test accuracy | time, fetch to metrics |")
-    print("|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory(prefix="digitrec-recipes-") as tmp:
+    print(
+        "| recipe | dataset | features | model | test accuracy (error) | fetch to metrics "
+        "| train | predict |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    with contextlib.ExitStack() as stack:
+        tmp = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="recipes-"))
         for name in names:
             r = run_recipe(name, RECIPES[name], Path(tmp))
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                record = {"recipe": name, **r, "seconds": round(r["seconds"], 1)}
+                text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+                (args.save / f"{name}.json").write_text(text, encoding="utf-8")
             m = r["metrics"]
-            score = f"{100 * m['accuracy']:.2f} %"
+            score = f"{100 * m['accuracy']:.2f} % ({100 * (1 - m['accuracy']):.2f} %)"
             if "f1" in m:
                 score += f" (F1 {m['f1']:.3f}, AP {m['average_precision']:.3f})"
             dataset = f"{r['dataset']} ({m['n_test']} test)"
-            row = [f"`{name}`", dataset, r["features"], r["model"], score, f"{r['seconds']:.0f} s"]
+            row = [
+                f"`{name}`",
+                dataset,
+                r["features"],
+                r["model"],
+                score,
+                f"{r['seconds']:.0f} s",
+                f"{r['train_seconds']:.0f} s",
+                f"{r['predict_images_per_second']:,} images/s",
+            ]
             print("| " + " | ".join(row) + " |", flush=True)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
@@ -39,6 +40,34 @@ def small_digits(digits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     """A quick train/test split: 500 train, 200 test images."""
     images, labels = digits
     return images[:500], labels[:500], images[500:700], labels[500:700]
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask cluster on this machine: two single-threaded worker processes, started
+    once (it takes seconds) for every test that asks for it."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def stage_dir(tmp_path, monkeypatch):
+    """Factory: a project directory holding ``params.yaml`` (the project's, with
+    ``sections`` updated) to run a stage's ``main`` in; it becomes the working directory."""
+
+    def make(**sections) -> Path:
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        for section, values in sections.items():
+            raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        monkeypatch.chdir(tmp_path)
+        return tmp_path
+
+    return make
 
 
 @pytest.fixture(scope="session")

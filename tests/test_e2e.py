@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,9 @@ def default_run(tmp_path_factory, scratch_project):
         tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("cache"), scratch_project
     )
     result = repo.dvc("repro")
-    assert ran_stages(result.stdout) == ["fetch", "preprocess", "featurize", "train", "evaluate"]
+    assert ran_stages(result.stdout) == [
+        "fetch", "preprocess", "featurize", "train", "evaluate", "search",
+    ]  # fmt: skip
     repo.commit("reproduce")
     return repo
 
@@ -100,9 +103,8 @@ def test_committed_lock_and_metrics_are_what_repro_produces(default_run):
     stale = sorted(k for k in committed.keys() | reproduced.keys()
                    if committed.get(k) != reproduced.get(k))  # fmt: skip
     assert not stale, f"dvc.lock is stale (run `dvc repro` and commit): {stale}"
-    assert (default_run.path / "metrics/evaluate.json").read_text() == (
-        ROOT / "metrics/evaluate.json"
-    ).read_text()
+    for name in ["metrics/evaluate.json", "metrics/search.json", "plots/search/leaderboard.csv"]:
+        assert (default_run.path / name).read_text() == (ROOT / name).read_text(), name
 
 
 def test_second_repro_runs_nothing(default_run):
@@ -119,10 +121,37 @@ def test_forced_rerun_gives_identical_bytes(default_run):
     default_run.run("git", "diff", "--exit-code")
 
 
+def test_the_search_suggests_params_that_dvc_exp_run_applies(default_run):
+    """The search's printed command brings its best candidate into params.yaml."""
+    repo = default_run
+    summary = json.loads((repo.path / "metrics/search.json").read_text())
+    assert summary["method"] == "grid" and summary["folds"] == 5 and summary["n_train"] == 1437
+    shown = json.loads(repo.dvc("metrics", "show", "--json").stdout)[""]["data"]
+    assert shown["metrics/search.json"]["data"]["best_score"] == summary["best_score"]
+    plots = json.loads(repo.dvc("plots", "show", "--json").stdout)["data"]
+    search_plot = next(v for k, v in plots.items() if k.startswith("Hyperparameter search"))
+    bars = search_plot[0]["content"]["data"]["values"]
+    assert len(bars) == summary["n_candidates"]
+    assert float(bars[0]["mean_test_score"]) == summary["best_score"]
+
+    result = repo.dvc("exp", "run", "-S", "train.svc.C=1")  # away from the best
+    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
+    log = result.stdout + result.stderr
+    command = log.split("apply it with: ", 1)[1].splitlines()[0]
+    assert command == "dvc exp run -S train.svc.C=10"
+    repo.dvc(*shlex.split(command)[1:])
+    # Back to the committed params (DVC rewrites 10.0 as 10), outputs and metrics.
+    committed = yaml.safe_load(repo.run("git", "show", "HEAD:params.yaml").stdout)
+    assert yaml.safe_load((repo.path / "params.yaml").read_text()) == committed
+    assert repo.dvc("status", "--quiet", check=False).returncode == 0
+    repo.run("git", "diff", "--exit-code", "metrics", "plots")
+    repo.run("git", "checkout", "--", ".")
+
+
 def test_a_param_change_reruns_only_what_reads_it_and_diffs_show_it(default_run):
     repo = default_run
     result = repo.dvc("exp", "run", "-S", "train.model=knn", "-S", "train.knn.n_neighbors=1")
-    assert ran_stages(result.stdout) == ["train", "evaluate"]
+    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
     repo.commit("try k-NN")
 
     metrics = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
@@ -184,7 +213,7 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror, scratch_projec
             }
         }
     )
-    repo.dvc("repro")
+    repo.dvc("repro", "evaluate")  # the model and its metrics (not the search)
     metrics = repo.metrics()
     assert metrics["dataset"] == "mnist" and metrics["n_test"] == 2000
     assert metrics["accuracy"] > 0.85
@@ -197,7 +226,7 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror, scratch_projec
 def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data, scratch_project):
     repo = make_repo(tmp_path / "project", tmp_path / "cache", scratch_project)
     repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(shared_data / "optdigits")]})
-    repo.dvc("repro")
+    repo.dvc("repro", "evaluate")
     info = json.loads((repo.path / "data/raw/dataset.json").read_text())
     assert (info["n_train"], info["n_test"]) == (3823, 1797)
     assert repo.metrics()["accuracy"] > 0.97

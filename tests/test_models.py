@@ -4,7 +4,13 @@ from typing import get_args
 import numpy as np
 import pytest
 
-from digitrec.models import MODELS, DigitDetector, build_classifier, learning_curve
+from digitrec.models import (
+    MODELS,
+    DigitDetector,
+    build_classifier,
+    fit_classifier,
+    learning_curve,
+)
 from digitrec.params import ModelName, TrainParams
 
 
@@ -82,3 +88,18 @@ def test_detector_exposes_only_what_its_classifier_has(small_digits):
     assert not hasattr(detector, "predict_proba")
     assert detector.decision_function(x_train[:3]).shape == (3,)
     assert hasattr(build_classifier(TrainParams(model="knn", positive_digit=1), 0), "predict_proba")
+
+
+def test_virtual_support_vectors_need_the_images_and_the_featurizer(small_digits):
+    x_train, y_train, *_ = features(small_digits)
+    params = TrainParams(svc={"virtual_shift": 1, "calibrate": False})
+    with pytest.raises(ValueError, match="training images and featurizer"):
+        fit_classifier(params, 0, x_train, y_train)
+
+
+def test_virtual_support_vectors_only_change_the_svc(small_digits):
+    x_train, y_train, x_test, _ = features(small_digits)
+    params = TrainParams(model="knn", svc={"virtual_shift": 1})  # ignored: not an SVC
+    fitted = fit_classifier(params, 0, x_train, y_train)
+    expected = build_classifier(params, 0).fit(x_train, y_train)
+    np.testing.assert_array_equal(fitted.predict(x_test), expected.predict(x_test))

@@ -9,11 +9,15 @@ from digitrec.params import STAGE_KEYS, Params, ParamsError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Mappings whose keys are data, not params keys (the search space's params paths).
+MAPPING_VALUES = {"search.space"}
+
+
 def leaf_keys(tree, prefix=""):
     keys = set()
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and name not in MAPPING_VALUES:
             keys |= leaf_keys(value, name + ".")
         else:
             keys.add(name)
@@ -58,12 +62,55 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
         ({"train": {"positive_digit": 10}}, "train.positive_digit = 10"),
         ({"train": {"knn": {"n_neighbours": 3}}}, "train.knn.n_neighbours: unknown key"),
         ({"seed": -1}, "seed = -1: input should be greater than or equal to 0"),
+        ({"compute": {"backend": "spark"}},
+         "compute.backend = 'spark': input should be 'local' or 'dask'"),
+        ({"compute": {"n_jobs": 0}},
+         "compute.n_jobs = 0: input should be greater than or equal to 1"),
+        ({"search": {"method": "bayes"}},
+         "search.method = 'bayes': input should be 'grid', 'random' or 'halving'"),
+        ({"search": {"space": {"train.svc.c": [1]}}},
+         "search.space.train.svc.c: unknown key 'c'; allowed under train.svc: C, kernel, gamma"),
+        ({"search": {"space": {"train.nope": [1]}}},
+         "search.space.train.nope: unknown key 'nope'; allowed under train: model, positive_digit"),
+        ({"search": {"space": {"fetch.dataset": ["mnist"]}}},
+         "search.space.fetch.dataset: cannot be searched; expected a key under preprocess, "),
+        ({"search": {"space": {"train.svc": [1]}}},
+         "search.space.train.svc: a section, not a value; allowed under train.svc: C, kernel"),
+        ({"search": {"space": {"train.model.svc": [1]}}}, "train.model is a value, not a section"),
+        ({"search": {"space": {"train.svc.C": [1, -1]}}},
+         "search.space.train.svc.C = -1: input should be greater than 0"),
+        ({"search": {"space": {"train.svc.C": 10}}},
+         "search.space.train.svc.C = 10: input should be a valid list"),
+        ({"search": {"space": {"train.svc.C": []}}},
+         "search.space.train.svc.C = []: list should have at least 1 item"),
+        ({"search": {"space": {"train": {"svc": {"C": [1]}}, "train.svc.C": [2]}}},
+         "search.space: train.svc.C is given twice"),
     ],
-)
+)  # fmt: skip
 def test_wrong_values_name_the_key_the_value_and_what_is_allowed(raw, expected):
     with pytest.raises(ParamsError) as info:
         params.validate(raw)
     assert expected in str(info.value)
+
+
+def test_a_search_space_may_nest_sections_and_reads_as_params_paths():
+    space = {"train": {"svc": {"C": [1, 10]}}, "preprocess.deskew": [False, True]}
+    loaded = params.validate({"search": {"space": space}})
+    assert loaded.search.space == {"train.svc.C": [1, 10], "preprocess.deskew": [False, True]}
+
+
+def test_override_applies_dotted_keys_like_dvc_exp_run_set():
+    base = params.validate({"train": {"model": "knn"}})
+    changed = params.override(base, {"train.knn.n_neighbors": 7, "preprocess.deskew": True})
+    assert changed.train.knn.n_neighbors == 7 and changed.preprocess.deskew is True
+    assert changed.train.model == "knn" and base.train.knn.n_neighbors == 3
+    assert params.override(base, {}) == base
+    with pytest.raises(ParamsError, match=r"train\.knn\.n_neighbors = 0: input should be greater"):
+        params.override(base, {"train.knn.n_neighbors": 0})
+    with pytest.raises(
+        ParamsError, match=r"unknown key 'k'; allowed under train\.knn: n_neighbors"
+    ):
+        params.override(base, {"train.knn.k": 7})
 
 
 def test_all_errors_are_reported_at_once():

@@ -4,8 +4,14 @@ from sklearn.pipeline import Pipeline
 
 from digitrec.imagespec import DIGITS
 from digitrec.models import build_classifier
-from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
-from digitrec.pipeline import assemble, build_featurizer, build_preprocessor, image_spec
+from digitrec.params import FeaturizeParams, Params, PreprocessParams, TrainParams
+from digitrec.pipeline import (
+    assemble,
+    build_featurizer,
+    build_preprocessor,
+    fit_pipeline,
+    image_spec,
+)
 
 VARIANTS = [
     (PreprocessParams(), FeaturizeParams()),
@@ -39,6 +45,9 @@ def test_stagewise_fit_equals_fitting_one_pipeline(small_digits, pre, feat):
     np.testing.assert_array_equal(model.predict(x_test), whole.predict(x_test))
     np.testing.assert_allclose(model.predict_proba(x_test), whole.predict_proba(x_test))
     assert image_spec(model) == DIGITS
+    params = Params(preprocess=pre, featurize=feat, train=train, seed=0)
+    in_one_call = fit_pipeline(params, DIGITS, x_train, y_train)
+    np.testing.assert_array_equal(in_one_call.predict(x_test), model.predict(x_test))
 
 
 def test_steps_follow_the_params():

@@ -7,6 +7,8 @@ never a half-written one, even if the writer is killed midway.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -89,12 +91,14 @@ def load_joblib(path: str | os.PathLike[str]) -> Any:
 
 
 def write_csv(path: str | os.PathLike[str], columns: dict[str, Any]) -> None:
-    """Write equal-length ``columns`` as a CSV with a header row (``None`` as empty)."""
+    """Write equal-length ``columns`` as a CSV with a header row (``None`` as empty; a
+    value holding a comma or a quote is quoted)."""
     names = list(columns)
     values = [list(v) for v in columns.values()]
     if len({len(v) for v in values}) > 1:
         raise ValueError(f"columns have different lengths: {[len(v) for v in values]}")
-    rows = [",".join(names)] + [
-        ",".join("" if v is None else str(v) for v in row) for row in zip(*values, strict=True)
-    ]
-    write_text(path, "\n".join(rows) + "\n")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows(zip(*values, strict=True))
+    write_text(path, text.getvalue())

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from digitrec.calibration import BatchedCalibratedClassifierCV
 from digitrec.params import TrainParams
 from digitrec.svm import BatchedSVC
+from digitrec.virtual import fit_with_virtual_svs
 
 
 def _svc(p, seed):
@@ -138,6 +139,27 @@ def build_classifier(params: TrainParams, seed: int) -> BaseEstimator:
     if params.positive_digit is not None:
         classifier = DigitDetector(classifier, params.positive_digit)
     return classifier
+
+
+def fit_classifier(
+    params: TrainParams, seed: int, features, labels, images=None, featurizer=None
+) -> BaseEstimator:
+    """Build and fit the classifier ``params`` describe on training ``features``.
+
+    With virtual support vectors (``svc.virtual_shift``), also needs the preprocessed
+    training ``images`` the features came from and the fitted ``featurizer``.
+    """
+    classifier = build_classifier(params, seed)
+    if not (params.model == "svc" and params.svc.virtual_shift):
+        return classifier.fit(features, labels)
+    if images is None or featurizer is None:
+        raise ValueError("virtual support vectors need the training images and featurizer")
+    uncalibrated = params.svc.model_copy(update={"calibrate": False})
+    probe = build_classifier(params.model_copy(update={"svc": uncalibrated}), seed)
+    return fit_with_virtual_svs(
+        classifier, probe, np.asarray(images), features, np.asarray(labels), featurizer,
+        pixels=params.svc.virtual_shift, directions=params.svc.virtual_directions,
+    )  # fmt: skip
 
 
 def learning_curve(classifier: BaseEstimator) -> dict[str, list[float | None]]:

@@ -7,11 +7,12 @@ reads has changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -76,6 +77,12 @@ class SvcParams(Section):
     coef0: float = 0.0
     calibrate: bool = Field(
         True, description="calibrate scores into probabilities (sigmoid, 5-fold) for predict"
+    )
+    virtual_shift: int = Field(
+        0, ge=0, le=3, description="virtual support vectors: shift them this many pixels; 0 = off"
+    )
+    virtual_directions: Literal[4, 8] = Field(
+        8, description="virtual support vectors: 4 (along the axes) or 8 directions"
     )
 
 
@@ -153,6 +160,58 @@ class EvaluateParams(Section):
     max_misclassified: int = Field(64, ge=0, le=400, description="images in the gallery")
 
 
+# -------------------------------------------------------------------------- search
+# A search candidate overrides keys of these sections; the data (fetch) stays as fetched.
+SEARCHABLE = ("preprocess", "featurize", "train")
+
+
+class SearchParams(Section):
+    method: Literal["grid", "random", "halving"] = Field(
+        "grid",
+        description="grid: every combination; random: n_iter combinations drawn at random; "
+        "halving: every combination on a few samples, the best 1/factor on more each round",
+    )
+    space: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="candidate values by params path as `dvc exp run -S` takes it, e.g. "
+        "train.svc.C: [1, 10]; keys under preprocess, featurize and train; {} = params.yaml "
+        "as it is",
+    )
+    folds: int = Field(5, ge=2, le=100, description="stratified, shuffled with seed")
+    n_iter: int = Field(10, ge=1, description="random: combinations tried")
+    factor: int = Field(3, ge=2, description="halving: 1/factor of candidates go on each round")
+    max_samples: int = Field(
+        2000,
+        ge=0,
+        description="search on a stratified subset of at most N training images; 0 = all",
+    )
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _flatten(cls, space: Any) -> Any:
+        """Accept nested sections too: {train: {svc: {C: [..]}}} is {train.svc.C: [..]}."""
+        return flatten_space(space) if isinstance(space, Mapping) else space
+
+
+# ------------------------------------------------------------------------- compute
+class ComputeParams(Section):
+    backend: Literal["local", "dask"] = Field(
+        "local", description="local: this machine (joblib); dask: a Dask cluster (joblib's dask)"
+    )
+    scheduler: str | None = Field(
+        None,
+        min_length=1,
+        description="dask: the scheduler's address, e.g. tcp://host:8786; null = start a "
+        "LocalCluster here with n_jobs single-threaded worker processes",
+    )
+    n_jobs: int = Field(
+        1, ge=1, description="worker processes on this machine (local, or dask's LocalCluster)"
+    )
+    chunk_size: int = Field(
+        5000, ge=1, description="featurize: images transformed per task (bounds task memory)"
+    )
+
+
 class Params(Section):
     seed: int = Field(42, ge=0, lt=2**32)
     fetch: FetchParams = FetchParams()
@@ -160,19 +219,141 @@ class Params(Section):
     featurize: FeaturizeParams = FeaturizeParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    search: SearchParams = SearchParams()
+    compute: ComputeParams = ComputeParams()
 
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "fetch": ("seed", "fetch"),
     "preprocess": ("preprocess",),
-    "featurize": ("seed", "featurize"),
+    "featurize": ("seed", "featurize", "compute"),
     "train": ("seed", "train"),
     "evaluate": ("evaluate",),
+    "search": ("seed", *SEARCHABLE, "search", "compute"),
 }
+
+
+# ------------------------------------------------------------------ dotted overrides
+def flatten_space(space: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"svc.C": [1]}}`` -> ``{"train.svc.C": [1]}``; a key given twice fails."""
+    flat: dict[str, Any] = {}
+    for key, value in space.items():
+        path = f"{prefix}{key}"
+        items = flatten_space(value, path + ".") if isinstance(value, Mapping) else {path: value}
+        for name, values in items.items():
+            if name in flat:
+                raise ValueError(f"{name} is given twice (once nested, once dotted)")
+            flat[name] = values
+    return flat
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _section_at(path: list[str]) -> type[BaseModel] | None:
+    """The Section class at ``path`` in the schema, or None when it is not a section."""
+    model: type[BaseModel] = Params
+    for part in path:
+        field = model.model_fields.get(part)
+        annotation = None if field is None else field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, Section)):
+            return None
+        model = annotation
+    return model
+
+
+def check_key(key: str) -> list[str]:
+    """``key`` must name one value (not a section) under a searchable section.
+
+    Returns:
+        ``key``'s parts.
+
+    Raises:
+        ParamsError: naming the key and the keys allowed where it went wrong.
+    """
+    parts = key.split(".")
+    if parts[0] not in SEARCHABLE:
+        raise ParamsError(
+            f"search.space.{key}: cannot be searched; expected a key under "
+            f"{', '.join(SEARCHABLE)} (e.g. train.svc.C)"
+        )
+    for depth in range(1, len(parts) + 1):
+        parent = _section_at(parts[: depth - 1])
+        assert parent is not None
+        if parts[depth - 1] not in parent.model_fields:
+            where = ".".join(parts[: depth - 1])
+            raise ParamsError(
+                f"search.space.{key}: unknown key {parts[depth - 1]!r}; allowed under "
+                f"{where}: {', '.join(_field_names(parent))}"
+            )
+        if depth < len(parts) and _section_at(parts[:depth]) is None:
+            raise ParamsError(
+                f"search.space.{key}: {'.'.join(parts[:depth])} is a value, not a section"
+            )
+    section = _section_at(parts)
+    if section is not None:
+        raise ParamsError(
+            f"search.space.{key}: a section, not a value; allowed under {key}: "
+            f"{', '.join(_field_names(section))}"
+        )
+    return parts
+
+
+def _nest(parts: list[str], value: Any) -> dict[str, Any]:
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def check_space(space: Mapping[str, list[Any]]) -> None:
+    """Every key of a search space names a searchable value and every candidate is valid.
+
+    Raises:
+        ParamsError: one line per problem, naming the key, the value and what is allowed.
+    """
+    lines = []
+    for key, values in space.items():
+        try:
+            parts = check_key(key)
+        except ParamsError as exc:
+            lines.append(str(exc))
+            continue
+        for value in values:
+            try:
+                Params.model_validate(_nest(parts, value))
+            except ValidationError as exc:
+                lines += [f"search.space.{_describe(e)}" for e in exc.errors(include_url=False)]
+    if lines:
+        raise ParamsError("invalid params:\n  " + "\n  ".join(lines))
+
+
+def override(params: Params, overrides: Mapping[str, Any]) -> Params:
+    """``params`` with dotted ``overrides`` applied (as ``dvc exp run -S key=value``), validated.
+
+    Raises:
+        ParamsError: a key is unknown or not searchable, or a value is invalid.
+    """
+    raw = params.model_dump()
+    for key, value in overrides.items():
+        raw = _merge(raw, _nest(check_key(key), value))
+    return validate(raw)
 
 
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "value_error":
+        return f"{key}: {error['ctx']['error']}"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling; see the documented keys in README.md)"
     if error["type"] == "missing":
@@ -190,10 +371,12 @@ def validate(raw: dict[str, Any], keys: tuple[str, ...] | None = None) -> Params
         raise ParamsError(f"params must be a mapping of sections, got {type(raw).__name__}")
     selected = raw if keys is None else {k: raw[k] for k in keys if k in raw}
     try:
-        return Params.model_validate(selected)
+        params = Params.model_validate(selected)
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors(include_url=False)]
         raise ParamsError("invalid params:\n  " + "\n  ".join(lines)) from None
+    check_space(params.search.space)
+    return params
 
 
 def load(stage: str | None = None, path: str | Path = PARAMS_FILE) -> Params:

@@ -14,7 +14,8 @@ from sklearn.preprocessing import StandardScaler
 
 from digitrec.features import Hog, Pixels
 from digitrec.imagespec import ImageSpec
-from digitrec.params import FeaturizeParams, PreprocessParams
+from digitrec.models import fit_classifier
+from digitrec.params import FeaturizeParams, Params, PreprocessParams
 from digitrec.preprocessing import Center, Deskew, ImageScaler
 
 
@@ -54,6 +55,17 @@ def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
 def assemble(preprocessor: Pipeline, featurizer: Pipeline, classifier: BaseEstimator) -> Pipeline:
     """Join fitted pieces into one fitted Pipeline: raw image -> label."""
     return Pipeline([*preprocessor.steps, *featurizer.steps, ("classifier", classifier)])
+
+
+def fit_pipeline(params: Params, spec: ImageSpec, images, labels) -> Pipeline:
+    """Fit the whole model on raw training images in one go, exactly as the preprocess,
+    featurize and train stages do piece by piece (for cross-validation and search)."""
+    preprocessor = build_preprocessor(spec, params.preprocess).fit(images)
+    processed = preprocessor.transform(images)
+    featurizer = build_featurizer(params.featurize, params.seed)
+    features = featurizer.fit_transform(processed)
+    classifier = fit_classifier(params.train, params.seed, features, labels, processed, featurizer)
+    return assemble(preprocessor, featurizer, classifier)
 
 
 def image_spec(model: Pipeline) -> ImageSpec:

@@ -1,8 +1,9 @@
 """The DVC stages: each module is a few lines of I/O around library calls.
 
 Run one with ``python -m digitrec.stages.<name>`` from the project root (``dvc repro``
-does this). Errors the user can fix (params, downloads, data) end the stage with a clear
-one-paragraph message and exit status 2, leaving previous outputs untouched.
+does this). Errors the user can fix (params, downloads, data, the compute backend) end the
+stage with a clear one-paragraph message and exit status 2, leaving previous outputs
+untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def run(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main`` with BLAS pinned to one thread, so results never depend on
     the machine's core count."""
     from digitrec.artifact import ArtifactError
+    from digitrec.compute import ComputeError
     from digitrec.data import DataFormatError
     from digitrec.data.download import FetchError
 
@@ -27,7 +29,7 @@ def run(name: str, main: Callable[[], None]) -> None:
     try:
         with threadpool_limits(limits=1):
             main()
-    except (ParamsError, FetchError, DataFormatError, ArtifactError) as exc:
+    except (ParamsError, FetchError, DataFormatError, ArtifactError, ComputeError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"{name}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -2,7 +2,7 @@
 and as a checksummed skops file (what evaluate, predict and serve load)."""
 
 from digitrec import artifact, io, params, paths
-from digitrec.models import build_classifier, learning_curve
+from digitrec.models import fit_classifier, learning_curve
 from digitrec.pipeline import assemble
 from digitrec.stages import run
 
@@ -10,12 +10,10 @@ from digitrec.stages import run
 def main() -> None:
     p = params.load("train")
     features, labels = io.load_arrays(paths.FEATURES, "train_features", "train_labels")
-    classifier = build_classifier(p.train, p.seed).fit(features, labels)
-    model = assemble(
-        io.load_joblib(paths.PROCESSED / paths.TRANSFORMER),
-        io.load_joblib(paths.FEATURES / paths.TRANSFORMER),
-        classifier,
-    )
+    featurizer = io.load_joblib(paths.FEATURES / paths.TRANSFORMER)
+    (images,) = io.load_arrays(paths.PROCESSED, "train_images")  # for virtual SVs
+    classifier = fit_classifier(p.train, p.seed, features, labels, images, featurizer)
+    model = assemble(io.load_joblib(paths.PROCESSED / paths.TRANSFORMER), featurizer, classifier)
     with io.new_directory(paths.PLOTS / "train") as out:
         io.write_csv(out / "learning_curve.csv", learning_curve(classifier))
     io.save_joblib(paths.MODEL, model)

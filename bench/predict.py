@@ -1,0 +1,108 @@
+"""Inference speed of the saved pipeline, against the same model predicting with scikit-learn.
+
+    python bench/predict.py                          # models/model.skops on data/raw's test set
+    python bench/predict.py --model m.skops --images data/raw --repeat 5
+
+The reference is the very same fitted model with digitrec's ``BatchedSVC`` and
+``BatchedCalibratedClassifierCV`` turned back into scikit-learn's ``SVC`` and
+``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function).
+Prints, for both: the time to predict the whole test set (best of --repeat) and the median
+time for one image (in-process, after load, one BLAS thread), their ratios, and whether
+the predictions are identical (they must be).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+from digitrec import artifact
+from digitrec.calibration import BatchedCalibratedClassifierCV
+from digitrec.svm import BatchedSVC
+
+REFERENCE = {BatchedSVC: SVC, BatchedCalibratedClassifierCV: CalibratedClassifierCV}
+
+
+def as_reference(model):
+    """A deep copy of ``model`` whose batched estimators are scikit-learn's own again."""
+    ref = copy.deepcopy(model)
+    seen: set[int] = set()
+
+    def visit(obj) -> None:
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        if type(obj) in REFERENCE:
+            obj.__class__ = REFERENCE[type(obj)]
+        for value in vars(obj).values():
+            for item in value if isinstance(value, list | tuple) else [value]:
+                for leaf in item if isinstance(item, tuple) else [item]:
+                    visit(leaf)
+
+    visit(ref)
+    return ref
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def one_image_ms(predict, images: np.ndarray, n: int) -> float:
+    predict(images[:1])  # warm-up
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        predict(images[i % len(images)][None])
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=artifact.DEFAULT_MODEL)
+    ap.add_argument("--images", type=Path, default=Path("data/raw"), help="holds test_images.npy")
+    ap.add_argument("--repeat", type=int, default=3, help="whole-set runs; the best counts")
+    ap.add_argument("--single", type=int, default=200, help="one-image calls; the median counts")
+    args = ap.parse_args()
+    model = artifact.load_model(args.model)
+    images = np.load(args.images / "test_images.npy")
+    reference = as_reference(model)
+    method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
+    rows = {}
+    with threadpool_limits(limits=1):
+        for name, m in [("digitrec", model), ("scikit-learn", reference)]:
+            rows[name] = {
+                "labels": m.predict(images),
+                "all_s": timed(lambda m=m: m.predict(images), args.repeat),
+                "one_ms": one_image_ms(getattr(m, method), images, args.single),
+            }
+    fast, ref = rows["digitrec"], rows["scikit-learn"]
+    same = np.array_equal(fast["labels"], ref["labels"])
+    print(f"{args.model}: {len(images)} test images of {images.shape[1:]}, 1 thread")
+    print("| predictor | whole test set | per image (batched) | one image, " + method + " |")
+    print("|---|---|---|---|")
+    for name, r in rows.items():
+        per = 1e6 * r["all_s"] / len(images)
+        print(f"| {name} | {r['all_s']:.2f} s | {per:.0f} µs | {r['one_ms']:.2f} ms |")
+    print(
+        f"speed-up: whole set {ref['all_s'] / fast['all_s']:.1f}x, "
+        f"one image {ref['one_ms'] / fast['one_ms']:.1f}x; identical predictions: {same}"
+    )
+    if not same:
+        raise SystemExit("predictions differ from the reference")
+
+
+if __name__ == "__main__":
+    main()
