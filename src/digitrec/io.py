@@ -76,9 +76,16 @@ def write_arrays(directory: str | os.PathLike[str], **arrays: np.ndarray) -> Non
         np.save(Path(directory) / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
 
 
-def load_arrays(directory: str | os.PathLike[str], *names: str) -> tuple[np.ndarray, ...]:
+def load_arrays(
+    directory: str | os.PathLike[str], *names: str, mmap: bool = False
+) -> tuple[np.ndarray, ...]:
+    """``directory/<name>.npy`` for each name; with ``mmap``, memory-mapped read-only, so only
+    the rows that are used are ever read."""
     directory = Path(directory)
-    return tuple(np.load(directory / f"{name}.npy", allow_pickle=False) for name in names)
+    mode = "r" if mmap else None
+    return tuple(
+        np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False) for name in names
+    )
 
 
 def save_joblib(path: str | os.PathLike[str], obj: Any) -> None:

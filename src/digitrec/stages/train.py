@@ -11,7 +11,8 @@ def main() -> None:
     p = params.load("train")
     features, labels = io.load_arrays(paths.FEATURES, "train_features", "train_labels")
     featurizer = io.load_joblib(paths.FEATURES / paths.TRANSFORMER)
-    (images,) = io.load_arrays(paths.PROCESSED, "train_images")  # for virtual SVs
+    # Virtual SVs read the support vectors' images; memory-mapped, nothing else is read.
+    (images,) = io.load_arrays(paths.PROCESSED, "train_images", mmap=True)
     classifier = fit_classifier(p.train, p.seed, features, labels, images, featurizer)
     model = assemble(io.load_joblib(paths.PROCESSED / paths.TRANSFORMER), featurizer, classifier)
     with io.new_directory(paths.PLOTS / "train") as out:
