@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from skimage.feature import hog as skimage_hog
 from sklearn.base import clone
+from sklearn.pipeline import FeatureUnion
 
-from digitrec.features import Hog, Pixels
+from digitrec.features import Hog, Pixels, SequentialFeatureUnion
 
 
 def test_pixels_flatten_rows_in_image_order(digits):
@@ -33,3 +34,34 @@ def test_hog_matches_scikit_image(digits, ppc, cpb, norm):
     )
     assert features.shape == expected.shape == (40, hog.n_features_out_)
     np.testing.assert_allclose(features, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "weights", [None, {"hog": 2.0}, {"pixels": 0.5, "hog": 3.0}], ids=["plain", "one", "both"]
+)
+@pytest.mark.parametrize("drop", [None, "pixels", "hog"])
+def test_sequential_union_equals_feature_union(digits, weights, drop):
+    images = digits[0][:30] / 16.0
+    parts = [("pixels", Pixels()), ("hog", Hog(pixels_per_cell=2))]
+    ours = SequentialFeatureUnion(parts, transformer_weights=weights)
+    reference = FeatureUnion([(n, clone(t)) for n, t in parts], transformer_weights=weights)
+    if drop:
+        ours.set_params(**{drop: "drop"})
+        reference.set_params(**{drop: "drop"})
+    ours.fit(images)
+    reference.fit(images)
+    np.testing.assert_array_equal(ours.transform(images), reference.transform(images))
+    np.testing.assert_array_equal(ours.get_feature_names_out(), reference.get_feature_names_out())
+
+
+def test_sequential_union_of_nothing_gives_empty_rows(digits):
+    images = digits[0][:3] / 16.0
+    union = SequentialFeatureUnion([("pixels", "drop")]).fit(images)
+    assert union.transform(images).shape == (3, 0)
+
+
+def test_sequential_union_with_n_jobs_is_the_parent(digits):
+    images = digits[0][:10] / 16.0
+    union = SequentialFeatureUnion([("pixels", Pixels()), ("hog", Hog())], n_jobs=2)
+    expected = np.hstack([Pixels().fit_transform(images), Hog().fit_transform(images)])
+    np.testing.assert_array_equal(union.fit(images).transform(images), expected)

@@ -1,8 +1,11 @@
+from itertools import product
+
 import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.svm import SVC
 
+from digitrec import svm
 from digitrec.svm import BatchedSVC
 
 
@@ -67,3 +70,71 @@ def test_is_an_svc_with_the_same_parameters():
     fast = BatchedSVC(C=3.0, kernel="poly", degree=4)
     assert isinstance(fast, SVC)
     assert fast.get_params() == SVC(C=3.0, kernel="poly", degree=4).get_params()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["10-class", "binary"])
+def test_single_precision_bound_holds_and_is_tight(data, binary):
+    x_train, y_train, x_test, _ = data
+    if binary:
+        y_train = (y_train == 3).astype(int)
+    fast = BatchedSVC(C=10.0).fit(x_train, y_train)
+    dec32, bound = svm._rbf_screen(fast, x_test)
+    exact = svm._ovo_decision(fast, x_test)
+    assert (np.abs(dec32 - exact) <= bound).all()
+    assert np.abs(dec32 - exact).max() > 0  # it is single precision
+    # tight enough that few samples need a second look
+    assert np.median(bound) < 0.01 * np.median(np.abs(exact))
+
+
+def test_samples_near_a_tie_are_decided_in_double_precision(data, monkeypatch):
+    # A bound inflated to most decision values forces the double-precision path for most
+    # samples; the labels must still be libsvm's.
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    monkeypatch.setattr(svm, "UNIT_ROUNDOFF_32", 1e-4)
+    dec, bound = svm._rbf_screen(fast, x_test)
+    _, sure = svm._sure_vote(dec, np.abs(dec) <= bound, len(fast.classes_))
+    assert 0 < sure.sum() < len(sure)
+    monkeypatch.setattr(svm, "SCREEN_BLOCK", 7 * len(fast.support_vectors_))  # 7-row blocks
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+
+
+def test_models_saved_without_single_precision_vectors_predict_exactly(data):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    fast.support_vectors_f32_ = None
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+
+
+def test_sure_vote_is_sound_against_every_sign_flip():
+    rng = np.random.default_rng(0)
+    n_classes = 4
+    first, second = np.triu_indices(n_classes, k=1)
+
+    def libsvm_winner(dec):
+        votes = np.zeros(n_classes, int)
+        for p, v in enumerate(dec):
+            votes[first[p] if v > 0 else second[p]] += 1
+        return int(np.argmax(votes))
+
+    dec = rng.normal(size=(400, len(first)))
+    unsure = rng.random(dec.shape) < 0.25
+    unsure[:20] = False
+    winner, sure = svm._sure_vote(dec, unsure, n_classes)
+    assert sure[:20].all()
+    assert 0 < sure.sum() < len(sure)
+    for row, flags, w, certain in zip(dec, unsure, winner, sure, strict=True):
+        assert libsvm_winner(row) == w
+        if certain:
+            pairs = np.flatnonzero(flags)
+            for signs in product([-1.0, 1.0], repeat=len(pairs)):
+                flipped = row.copy()
+                flipped[pairs] = signs
+                assert libsvm_winner(flipped) == w
+
+
+def test_inputs_beyond_single_precision_fall_back(data):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    huge = x_test[:5] * 1e39  # inf in float32
+    np.testing.assert_array_equal(fast.predict(huge), ref.predict(huge))

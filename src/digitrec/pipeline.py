@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from digitrec.features import Hog, Pixels
+from digitrec.features import Hog, Pixels, SequentialFeatureUnion
 from digitrec.imagespec import ImageSpec
 from digitrec.models import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
@@ -40,7 +40,7 @@ def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
     extractor: BaseEstimator = {
         "raw": Pixels(),
         "hog": hog,
-        "raw_hog": FeatureUnion([("pixels", Pixels()), ("hog", hog)]),
+        "raw_hog": SequentialFeatureUnion([("pixels", Pixels()), ("hog", hog)]),
     }[params.method]
     steps: list[tuple[str, BaseEstimator]] = [("features", extractor)]
     if params.pca.n_components:

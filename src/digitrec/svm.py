@@ -6,18 +6,28 @@ sample and one support vector at a time. :class:`BatchedSVC` fits exactly as ``S
 samples and all support vectors is one matrix product (BLAS), and the one-vs-one decision
 values are one small product per class. Its decision values equal libsvm's to rounding
 (about 1e-12) and its labels are libsvm's vote, so predictions are identical to the
-reference ``SVC``'s (tests/test_svm.py checks both; ``bench/svm.py`` measures the speed).
+reference ``SVC``'s (tests/test_svm.py checks both; ``bench/predict.py`` measures the speed).
+
+Labels of an RBF model are screened in single precision first (half the memory traffic,
+twice the arithmetic rate) with a proven bound on each decision value's rounding error;
+only samples whose vote could change within that bound are decided again in double
+precision. See :func:`_screened_labels`.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
 from sklearn.svm import SVC
+from sklearn.utils.validation import check_is_fitted
 
 # Rows of the kernel matrix computed at once: bounds memory (rows x support vectors).
 BLOCK_ROWS = 512
+# Kernel entries per block in single precision (32 MB), so the block stays near the cache.
+SCREEN_BLOCK = 1 << 23
+UNIT_ROUNDOFF_32 = float(np.finfo(np.float32).eps) / 2
 
 
 class BatchedSVC(SVC):
@@ -31,12 +41,30 @@ class BatchedSVC(SVC):
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight=sample_weight)
         sv = self.support_vectors_
-        # Squared norms of the support vectors, for the RBF kernel (dense fits only)
+        # Squared norms of the support vectors, for the RBF kernel, and the vectors in
+        # single precision, for screening labels (dense fits only).
         self.support_sq_norms_ = None if self._sparse else np.einsum("ij,ij->i", sv, sv)
+        self.support_vectors_f32_ = None if self._sparse else sv.astype(np.float32)
         return self
 
     def _batched(self) -> bool:
         return self.kernel in ("linear", "poly", "rbf", "sigmoid") and not self._sparse
+
+    def _validate_for_predict(self, X):
+        # The common case checked cheaply (scikit-learn's checks cost ~0.15 ms per call):
+        # a finite float64 array of the fitted width, from a model fitted without names.
+        if (
+            type(X) is np.ndarray
+            and X.dtype == np.float64
+            and X.ndim == 2
+            and len(X)
+            and self._batched()
+            and not hasattr(self, "feature_names_in_")
+        ):
+            check_is_fitted(self)
+            if X.shape[1] == self.shape_fit_[1] and np.isfinite(X).all():
+                return np.ascontiguousarray(X)
+        return super()._validate_for_predict(X)
 
     def _dense_decision_function(self, X):
         if not self._batched():
@@ -46,7 +74,10 @@ class BatchedSVC(SVC):
     def _dense_predict(self, X):
         if not self._batched():
             return super()._dense_predict(X)
-        return _ovo_vote(_ovo_decision(self, np.asarray(X, dtype=np.float64)), len(self.classes_))
+        X = np.asarray(X, dtype=np.float64)
+        if self.kernel == "rbf" and getattr(self, "support_vectors_f32_", None) is not None:
+            return _screened_labels(self, X)
+        return _ovo_vote(_ovo_decision(self, X), len(self.classes_))
 
     def decision_function(self, X):
         # The one-vs-rest transform of the pairwise values, as SVC does it, vectorised.
@@ -70,13 +101,18 @@ def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.nd
     return np.tanh(svc._gamma * dot + svc.coef0)
 
 
+def _class_blocks(svc: SVC) -> list[slice]:
+    """Each class's support vectors: consecutive rows of ``support_vectors_``."""
+    starts = np.concatenate([[0], np.cumsum(svc._n_support)])
+    return [slice(int(a), int(b)) for a, b in pairwise(starts)]
+
+
 def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
     """libsvm's one-vs-one decision values, shape (n_samples, n_pairs), pairs (i, j) with
     i < j in class order: sum of coef * kernel over both classes' support vectors, minus rho.
     """
     sv, sv_sq = svc.support_vectors_, svc.support_sq_norms_
-    starts = np.concatenate([[0], np.cumsum(svc._n_support)])
-    blocks = [slice(int(a), int(b)) for a, b in pairwise(starts)]
+    blocks = _class_blocks(svc)
     coef = svc._dual_coef_  # (n_classes - 1, n_SV): libsvm's sv_coef
     n_classes = len(blocks)
     first, second = np.triu_indices(n_classes, k=1)  # the pairs (i, j), i < j, in order
@@ -91,11 +127,14 @@ def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
     return out
 
 
+@cache
 def _pair_matrices(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Indicator matrices (n_pairs, n_classes) of each pair's first and second class."""
     first, second = np.triu_indices(n_classes, k=1)
     eye = np.eye(n_classes)
-    return eye[first], eye[second]
+    first, second = eye[first], eye[second]
+    first.flags.writeable = second.flags.writeable = False  # shared by every call
+    return first, second
 
 
 def _ovr_from_ovo(predictions: np.ndarray, confidences: np.ndarray, n_classes: int):
@@ -114,3 +153,93 @@ def _ovo_vote(dec: np.ndarray, n_classes: int) -> np.ndarray:
     positive = dec > 0
     votes = positive @ first + ~positive @ second
     return np.argmax(votes, axis=1).astype(np.float64)
+
+
+def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
+    """libsvm's labels for an RBF model, from single-precision decision values.
+
+    Each one-vs-one value is computed in float32 together with a bound on its distance to
+    the exact value (standard rounding-error analysis, see :func:`_rbf_screen`). A sample
+    whose vote winner could change by flipping any pair whose value lies within its bound
+    of zero is decided again in float64, as ``_dense_predict`` always does; every other
+    sample's vote is certainly libsvm's. Returns class indices as floats, as libsvm does.
+    """
+    n_classes = len(svc.classes_)
+    labels = np.empty(len(X))
+    rows = max(1, SCREEN_BLOCK // len(svc.support_vectors_))
+    for start in range(0, len(X), rows):
+        block = X[start : start + rows]
+        with np.errstate(over="ignore", invalid="ignore"):  # inputs beyond float32's range
+            dec, bound = _rbf_screen(svc, block)
+        # not (|dec| > bound) also holds for NaN (inputs beyond float32's range)
+        winner, sure = _sure_vote(dec, ~(np.abs(dec) > bound), n_classes)
+        if not sure.all():
+            unsure = np.flatnonzero(~sure)
+            winner[unsure] = _ovo_vote(_ovo_decision(svc, block[unsure]), n_classes)
+        labels[start : start + len(block)] = winner
+    return labels
+
+
+def _rbf_screen(svc: SVC, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-one RBF decision values computed in float32 (returned as float64), and for
+    each a bound on its difference from the exact value.
+
+    With u the float32 unit roundoff, d features and s_max the largest support vector
+    norm, the exponent -gamma * |x - s|^2 (casts, dot product and sums, all in float32) is
+    off by at most e = gamma * (2d + 32) * u * (|x|^2 + s_max^2), so each kernel value is off
+    by a relative r = expm1(e) * (1 + 8u) + 8u (exp itself within 8 ulp). A class's part of a
+    decision value, the float32 product sum(coef * K) over L support vectors, is then off by
+    at most (r / (1 - r) + u + 1.01 * gamma_L) * A, with gamma_L = (L + 1) u / (1 - (L + 1) u)
+    and A = sum(|coef| * K), computed alongside and enlarged by its own rounding. A 1e-9
+    relative slack covers libsvm's own double-precision rounding.
+    """
+    sv32, sv_sq = svc.support_vectors_f32_, svc.support_sq_norms_
+    blocks = _class_blocks(svc)
+    coef = svc._dual_coef_
+    both = np.concatenate([coef, np.abs(coef)]).astype(np.float32)  # values and magnitudes
+    n_classes, m = len(blocks), len(coef)
+    first, second = np.triu_indices(n_classes, k=1)
+    u = UNIT_ROUNDOFF_32
+    length = max(b.stop - b.start for b in blocks) + 1
+    gamma_l = length * u / (1 - length * u)
+
+    gamma = np.float32(svc._gamma)
+    x_sq = np.einsum("ij,ij->i", X, X)
+    K = X.astype(np.float32) @ sv32.T  # (rows, n_SV) dot products
+    K *= 2 * gamma
+    K -= (gamma * x_sq.astype(np.float32))[:, None]
+    K -= (gamma * sv_sq.astype(np.float32))[None, :]
+    np.exp(K, out=K)
+    partial = np.stack([K[:, b] @ both[:, b].T for b in blocks], axis=1).astype(np.float64)
+    values, sizes = partial[:, :, :m], partial[:, :, m:]
+    dec = values[:, first, second - 1] + values[:, second, first] + svc._intercept_
+    size = sizes[:, first, second - 1] + sizes[:, second, first]
+
+    exponent = svc._gamma * (2 * X.shape[1] + 32) * u * (x_sq + sv_sq.max())
+    r = np.expm1(exponent) * (1 + 8 * u) + 8 * u
+    relative = (r / (1 - r) + u + 1.01 * gamma_l) * (1 + 2 * gamma_l + 2 * u)
+    slack = 1e-9 * (size + np.abs(svc._intercept_)) + 1e-30  # + underflowed kernel values
+    return dec, relative[:, None] * size + slack
+
+
+def _sure_vote(dec: np.ndarray, unsure: np.ndarray, n_classes: int):
+    """libsvm's vote from decision values some of whose signs are uncertain.
+
+    Returns the winner of the vote as given and, per sample, whether that winner holds
+    whatever the signs of the uncertain pairs are: even losing every uncertain pair it wins,
+    it must still beat each other class winning every uncertain pair that class loses
+    (ties go to the lower class index, as in libsvm).
+    """
+    first, second = _pair_matrices(n_classes)
+    positive = dec > 0
+    votes = positive @ first + ~positive @ second
+    winner = np.argmax(votes, axis=1)
+    held = (unsure & positive) @ first + (unsure & ~positive) @ second
+    lost = (unsure & ~positive) @ first + (unsure & positive) @ second
+    rows = np.arange(len(dec))
+    worst = votes[rows, winner] - held[rows, winner]
+    best = votes + lost
+    classes = np.arange(n_classes)
+    beats = (worst[:, None] > best) | ((worst[:, None] == best) & (winner[:, None] < classes))
+    beats[rows, winner] = True
+    return winner.astype(np.float64), beats.all(axis=1)
