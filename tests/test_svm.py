@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 from digitrec import svm
 from digitrec.svm import BatchedSVC
@@ -78,7 +79,7 @@ def test_single_precision_bound_holds_and_is_tight(data, binary):
     if binary:
         y_train = (y_train == 3).astype(int)
     fast = BatchedSVC(C=10.0).fit(x_train, y_train)
-    dec32, bound = svm._rbf_screen(fast, x_test)
+    dec32, bound = svm._rbf_screen(fast, fast.support_vectors_.astype(np.float32), x_test)
     exact = svm._ovo_decision(fast, x_test)
     assert (np.abs(dec32 - exact) <= bound).all()
     assert np.abs(dec32 - exact).max() > 0  # it is single precision
@@ -92,18 +93,21 @@ def test_samples_near_a_tie_are_decided_in_double_precision(data, monkeypatch):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
     monkeypatch.setattr(svm, "UNIT_ROUNDOFF_32", 1e-4)
-    dec, bound = svm._rbf_screen(fast, x_test)
+    dec, bound = svm._rbf_screen(fast, fast.support_vectors_.astype(np.float32), x_test)
     _, sure = svm._sure_vote(dec, np.abs(dec) <= bound, len(fast.classes_))
     assert 0 < sure.sum() < len(sure)
     monkeypatch.setattr(svm, "SCREEN_BLOCK", 7 * len(fast.support_vectors_))  # 7-row blocks
-    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
 
 
-def test_models_saved_without_single_precision_vectors_predict_exactly(data):
+def test_a_few_rows_are_decided_in_double_precision_directly(data, monkeypatch):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
-    fast.support_vectors_f32_ = None
-    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+    monkeypatch.setattr(svm, "_rbf_screen", None)  # would fail if called
+    few = x_test[: svm.SCREEN_MIN_ROWS - 1]
+    np.testing.assert_array_equal(fast.predict(few), ref.predict(few))
 
 
 def test_sure_vote_is_sound_against_every_sign_flip():
@@ -136,5 +140,5 @@ def test_sure_vote_is_sound_against_every_sign_flip():
 def test_inputs_beyond_single_precision_fall_back(data):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
-    huge = x_test[:5] * 1e39  # inf in float32
+    huge = x_test[: svm.SCREEN_MIN_ROWS] * 1e39  # inf in float32
     np.testing.assert_array_equal(fast.predict(huge), ref.predict(huge))

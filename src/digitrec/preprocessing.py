@@ -14,8 +14,9 @@ from digitrec import kernels
 from digitrec.imagespec import ImageSpec
 
 
-def as_images(X, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Return ``X`` as a float64 array of shape (n, h, w).
+def as_images(X, shape: tuple[int, int] | None = None, cast: bool = True) -> np.ndarray:
+    """Return ``X`` as a float64 array of shape (n, h, w) (its own numeric dtype when
+    ``cast`` is false).
 
     Accepts (n, h, w) images, or (n, h*w) rows when ``shape`` is given.
     """
@@ -31,7 +32,7 @@ def as_images(X, shape: tuple[int, int] | None = None) -> np.ndarray:
         if shape is not None:
             expected += f" or (n_images, {shape[0] * shape[1]})"
         raise ValueError(f"expected images of shape {expected}, got an array of shape {X.shape}")
-    return X.astype(np.float64, copy=False)
+    return X.astype(np.float64, copy=False) if cast else X
 
 
 class _StatelessImageTransformer(TransformerMixin, BaseEstimator):
@@ -41,8 +42,8 @@ class _StatelessImageTransformer(TransformerMixin, BaseEstimator):
         self.image_shape_ = as_images(X).shape[1:]
         return self
 
-    def _check(self, X) -> np.ndarray:
-        X = as_images(X, getattr(self, "image_shape_", None))
+    def _check(self, X, cast: bool = True) -> np.ndarray:
+        X = as_images(X, getattr(self, "image_shape_", None), cast)
         if hasattr(self, "image_shape_") and X.shape[1:] != tuple(self.image_shape_):
             raise ValueError(
                 f"{type(self).__name__} was fitted on {self.image_shape_} images, got {X.shape[1:]}"
@@ -62,20 +63,24 @@ class ImageScaler(_StatelessImageTransformer):
 
     def fit(self, X, y=None):
         self.image_shape_ = tuple(self.spec.shape)
-        self.transform(X)
+        self._validated(X)
         return self
 
     def transform(self, X):
-        X = self._check(X)
-        if not np.isfinite(X).all():
+        return self._validated(X) / self.spec.max_value  # float64, whatever the input type
+
+    def _validated(self, X) -> np.ndarray:
+        """``X`` as images of the fitted shape, in its own dtype, with values in range."""
+        X = self._check(X, cast=False)
+        if X.dtype.kind in "fc" and not np.isfinite(X).all():
             raise ValueError("images contain NaN or infinite values")
-        low, high = (X.min(), X.max()) if X.size else (0.0, 0.0)
+        low, high = (X.min(), X.max()) if X.size else (0, 0)
         if low < 0 or high > self.spec.max_value:
             raise ValueError(
                 f"pixel values must lie in [0, {self.spec.max_value}], "
                 f"got values in [{low:g}, {high:g}]"
             )
-        return X / self.spec.max_value
+        return X
 
 
 class Deskew(_StatelessImageTransformer):

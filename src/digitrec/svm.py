@@ -16,17 +16,21 @@ precision. See :func:`_screened_labels`.
 
 from __future__ import annotations
 
-from functools import cache
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from itertools import pairwise
 
 import numpy as np
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 # Rows of the kernel matrix computed at once: bounds memory (rows x support vectors).
 BLOCK_ROWS = 512
 # Kernel entries per block in single precision (32 MB), so the block stays near the cache.
 SCREEN_BLOCK = 1 << 23
+# Fewer rows than this are not worth the single-precision copy of the support vectors.
+SCREEN_MIN_ROWS = 16
 UNIT_ROUNDOFF_32 = float(np.finfo(np.float32).eps) / 2
 
 
@@ -41,10 +45,8 @@ class BatchedSVC(SVC):
     def fit(self, X, y, sample_weight=None):
         super().fit(X, y, sample_weight=sample_weight)
         sv = self.support_vectors_
-        # Squared norms of the support vectors, for the RBF kernel, and the vectors in
-        # single precision, for screening labels (dense fits only).
+        # Squared norms of the support vectors, for the RBF kernel (dense fits only)
         self.support_sq_norms_ = None if self._sparse else np.einsum("ij,ij->i", sv, sv)
-        self.support_vectors_f32_ = None if self._sparse else sv.astype(np.float32)
         return self
 
     def _batched(self) -> bool:
@@ -75,7 +77,7 @@ class BatchedSVC(SVC):
         if not self._batched():
             return super()._dense_predict(X)
         X = np.asarray(X, dtype=np.float64)
-        if self.kernel == "rbf" and getattr(self, "support_vectors_f32_", None) is not None:
+        if self.kernel == "rbf" and len(X) >= SCREEN_MIN_ROWS:
             return _screened_labels(self, X)
         return _ovo_vote(_ovo_decision(self, X), len(self.classes_))
 
@@ -163,26 +165,48 @@ def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
     whose vote winner could change by flipping any pair whose value lies within its bound
     of zero is decided again in float64, as ``_dense_predict`` always does; every other
     sample's vote is certainly libsvm's. Returns class indices as floats, as libsvm does.
+
+    Blocks of rows run on as many threads as BLAS may use (each with one BLAS thread):
+    the labels are exact, so they do not depend on it.
     """
+    sv32 = svc.support_vectors_.astype(np.float32)
+    rows = max(1, SCREEN_BLOCK // len(sv32))
+    blocks = [X[start : start + rows] for start in range(0, len(X), rows)]
+    screen = partial(_screened_block, svc, sv32)
+    n_threads = min(len(blocks), _blas_threads()) if len(blocks) > 1 else 1
+    if n_threads == 1:
+        return np.concatenate([screen(block) for block in blocks])
+    with threadpool_limits(limits=1), ThreadPoolExecutor(n_threads) as pool:
+        return np.concatenate(list(pool.map(screen, blocks)))
+
+
+def _screened_block(svc: SVC, sv32: np.ndarray, X: np.ndarray) -> np.ndarray:
     n_classes = len(svc.classes_)
-    labels = np.empty(len(X))
-    rows = max(1, SCREEN_BLOCK // len(svc.support_vectors_))
-    for start in range(0, len(X), rows):
-        block = X[start : start + rows]
-        with np.errstate(over="ignore", invalid="ignore"):  # inputs beyond float32's range
-            dec, bound = _rbf_screen(svc, block)
-        # not (|dec| > bound) also holds for NaN (inputs beyond float32's range)
-        winner, sure = _sure_vote(dec, ~(np.abs(dec) > bound), n_classes)
-        if not sure.all():
-            unsure = np.flatnonzero(~sure)
-            winner[unsure] = _ovo_vote(_ovo_decision(svc, block[unsure]), n_classes)
-        labels[start : start + len(block)] = winner
-    return labels
+    with np.errstate(over="ignore", invalid="ignore"):  # inputs beyond float32's range
+        dec, bound = _rbf_screen(svc, sv32, X)
+    # not (|dec| > bound) also holds for NaN
+    winner, sure = _sure_vote(dec, ~(np.abs(dec) > bound), n_classes)
+    if not sure.all():
+        unsure = np.flatnonzero(~sure)
+        winner[unsure] = _ovo_vote(_ovo_decision(svc, X[unsure]), n_classes)
+    return winner
 
 
-def _rbf_screen(svc: SVC, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _blas_threads() -> int:
+    """The number of threads BLAS may use now (threadpoolctl's limits included)."""
+    blas = _blas_controller().select(user_api="blas").lib_controllers
+    return max(1, min((lib.get_num_threads() for lib in blas), default=1))
+
+
+def _rbf_screen(svc: SVC, sv32: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-one RBF decision values computed in float32 (returned as float64), and for
-    each a bound on its difference from the exact value.
+    each a bound on its difference from the exact value. ``sv32``: the support vectors in
+    float32.
 
     With u the float32 unit roundoff, d features and s_max the largest support vector
     norm, the exponent -gamma * |x - s|^2 (casts, dot product and sums, all in float32) is
@@ -193,7 +217,7 @@ def _rbf_screen(svc: SVC, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and A = sum(|coef| * K), computed alongside and enlarged by its own rounding. A 1e-9
     relative slack covers libsvm's own double-precision rounding.
     """
-    sv32, sv_sq = svc.support_vectors_f32_, svc.support_sq_norms_
+    sv_sq = svc.support_sq_norms_
     blocks = _class_blocks(svc)
     coef = svc._dual_coef_
     both = np.concatenate([coef, np.abs(coef)]).astype(np.float32)  # values and magnitudes
