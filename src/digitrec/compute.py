@@ -91,15 +91,27 @@ def map_chunks(
     """``function`` applied to consecutive chunks of ``chunk_size`` rows, results stacked.
 
     Equal to ``function(rows)`` whenever ``function`` treats each row on its own. Chunks run
-    as joblib tasks on the current backend (see :func:`backend`), in order.
+    as joblib tasks on the current backend (see :func:`backend`); each result is copied
+    into the output as it arrives, in order, so only the output and a few chunks are ever
+    held (no final concatenation).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if len(rows) <= chunk_size:
         return function(rows)
-    chunks = (rows[start : start + chunk_size] for start in range(0, len(rows), chunk_size))
-    parts = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(function)(chunk) for chunk in chunks)
-    return np.concatenate(parts)
+    starts = range(0, len(rows), chunk_size)
+    chunks = (rows[start : start + chunk_size] for start in starts)
+    if n_jobs == 1:
+        parts = map(function, chunks)
+    else:
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+        parts = parallel(joblib.delayed(function)(chunk) for chunk in chunks)
+    out = None
+    for start, part in zip(starts, parts, strict=True):
+        if out is None:
+            out = np.empty((len(rows), *part.shape[1:]), dtype=part.dtype)
+        out[start : start + len(part)] = part
+    return out
 
 
 def fit_transform_chunked(
