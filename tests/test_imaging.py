@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.svm import SVC
 
 from digitrec import imaging
-from digitrec.imagespec import DIGITS, MNIST
+from digitrec.imagespec import DIGITS, MNIST, ImageSpec
 from digitrec.imaging import ImageError, iter_image_paths, load_image, normalize
 
 MNIST_TEST_IMAGES = (
@@ -335,3 +335,8 @@ def test_iter_image_paths(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageError, match="no image files"):
         iter_image_paths([tmp_path / "empty"])
+
+
+def test_image_spec_canvas_must_reduce_to_the_shape_by_whole_blocks():
+    with pytest.raises(ValueError, match=r"canvas \(30\) must be a multiple"):
+        ImageSpec(shape=(8, 8), max_value=16, canvas=30, box=30, binary=True, center="box")

@@ -29,6 +29,13 @@ class ImageSpec:
     binary: bool
     center: str
 
+    def __post_init__(self) -> None:
+        if any(side < 1 or self.canvas % side for side in self.shape):
+            raise ValueError(
+                f"ImageSpec.canvas ({self.canvas}) must be a multiple of each side of "
+                f"shape {self.shape}: the canvas is reduced to shape by whole blocks"
+            )
+
 
 DIGITS = ImageSpec(shape=(8, 8), max_value=16, canvas=32, box=32, binary=True, center="box")
 MNIST = ImageSpec(shape=(28, 28), max_value=255, canvas=28, box=20, binary=False, center="mass")

@@ -9,6 +9,7 @@ through ``normalize``, so a picture is treated the same whichever way it arrives
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import warnings
@@ -20,7 +21,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from skimage.filters import threshold_otsu
-from skimage.measure import block_reduce
 
 from digitrec.imagespec import ImageSpec
 
@@ -154,10 +154,10 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     canvas = np.zeros((size, size))
     canvas[top : top + h, left : left + w] = small
     if spec.binary:
-        reps = math.ceil(size / len(_BAYER))
-        canvas = (canvas > np.tile(_BAYER, (reps, reps))[:size, :size]).astype(np.float64)
-    block = (size // spec.shape[0], size // spec.shape[1])
-    return np.round(block_reduce(canvas, block, np.mean) * spec.max_value)
+        canvas = (canvas > _dither_thresholds(size)).astype(np.float64)
+    (rows, cols), (h, w) = spec.shape, (size // spec.shape[0], size // spec.shape[1])
+    blocks = canvas[: rows * h, : cols * w].reshape(rows, h, cols, w)
+    return np.round(blocks.mean(axis=(1, 3)) * spec.max_value)
 
 
 def iter_image_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -218,6 +218,15 @@ def _as_grey(grey: np.ndarray) -> np.ndarray:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ImageError("the image holds NaN or infinite values")
     return img.clip(0.0, 1.0) if lo < 0 or hi > 1 else img
+
+
+@functools.cache
+def _dither_thresholds(size: int) -> np.ndarray:
+    """The ordered-dither threshold of each pixel of a ``size`` x ``size`` canvas."""
+    reps = math.ceil(size / len(_BAYER))
+    thresholds = np.tile(_BAYER, (reps, reps))[:size, :size]
+    thresholds.flags.writeable = False
+    return thresholds
 
 
 def _quantile(counts: np.ndarray, q: float) -> int:
