@@ -169,10 +169,10 @@ def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
     Blocks of rows run on as many threads as BLAS may use (each with one BLAS thread):
     the labels are exact, so they do not depend on it.
     """
-    sv32 = svc.support_vectors_.astype(np.float32)
-    rows = max(1, SCREEN_BLOCK // len(sv32))
+    sv_aug = _augmented_support_vectors(svc)
+    rows = max(1, SCREEN_BLOCK // len(sv_aug))
     blocks = [X[start : start + rows] for start in range(0, len(X), rows)]
-    screen = partial(_screened_block, svc, sv32)
+    screen = partial(_screened_block, svc, sv_aug)
     n_threads = min(len(blocks), _blas_threads()) if len(blocks) > 1 else 1
     if n_threads == 1:
         return np.concatenate([screen(block) for block in blocks])
@@ -180,10 +180,21 @@ def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
         return np.concatenate(list(pool.map(screen, blocks)))
 
 
-def _screened_block(svc: SVC, sv32: np.ndarray, X: np.ndarray) -> np.ndarray:
+def _augmented_support_vectors(svc: SVC) -> np.ndarray:
+    """Rows [s, 1, -gamma |s|^2] in float32: times [2 gamma x, -gamma |x|^2, 1], the RBF
+    exponent -gamma |x - s|^2 in one matrix product."""
+    sv = svc.support_vectors_
+    sv_aug = np.empty((len(sv), sv.shape[1] + 2), dtype=np.float32)
+    sv_aug[:, :-2] = sv
+    sv_aug[:, -2] = 1.0
+    sv_aug[:, -1] = -svc._gamma * svc.support_sq_norms_
+    return sv_aug
+
+
+def _screened_block(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> np.ndarray:
     n_classes = len(svc.classes_)
     with np.errstate(over="ignore", invalid="ignore"):  # inputs beyond float32's range
-        dec, bound = _rbf_screen(svc, sv32, X)
+        dec, bound = _rbf_screen(svc, sv_aug, X)
     # not (|dec| > bound) also holds for NaN
     winner, sure = _sure_vote(dec, ~(np.abs(dec) > bound), n_classes)
     if not sure.all():
@@ -203,14 +214,16 @@ def _blas_threads() -> int:
     return max(1, min((lib.get_num_threads() for lib in blas), default=1))
 
 
-def _rbf_screen(svc: SVC, sv32: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rbf_screen(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-one RBF decision values computed in float32 (returned as float64), and for
-    each a bound on its difference from the exact value. ``sv32``: the support vectors in
-    float32.
+    each a bound on its difference from the exact value. ``sv_aug``: rows
+    [s, 1, -gamma |s|^2] for the support vectors s, in float32.
 
-    With u the float32 unit roundoff, d features and s_max the largest support vector
-    norm, the exponent -gamma * |x - s|^2 (casts, dot product and sums, all in float32) is
-    off by at most e = gamma * (2d + 32) * u * (|x|^2 + s_max^2), so each kernel value is off
+    The exponent -gamma |x - s|^2 is one float32 product [2 gamma x, -gamma |x|^2, 1] .
+    sv_aug (d + 2 terms whose magnitudes sum to at most 2 gamma (|x|^2 + |s|^2), each
+    rounded once on input). With u the float32 unit roundoff and s_max the largest
+    support vector norm, it is off by at most e = gamma * (2d + 32) * u * (|x|^2 + s_max^2),
+    so each kernel value is off
     by a relative r = expm1(e) * (1 + 8u) + 8u (exp itself within 8 ulp). A class's part of a
     decision value, the float32 product sum(coef * K) over L support vectors, is then off by
     at most (r / (1 - r) + u + 1.01 * gamma_L) * A, with gamma_L = (L + 1) u / (1 - (L + 1) u)
@@ -227,12 +240,12 @@ def _rbf_screen(svc: SVC, sv32: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, 
     length = max(b.stop - b.start for b in blocks) + 1
     gamma_l = length * u / (1 - length * u)
 
-    gamma = np.float32(svc._gamma)
     x_sq = np.einsum("ij,ij->i", X, X)
-    K = X.astype(np.float32) @ sv32.T  # (rows, n_SV) dot products
-    K *= 2 * gamma
-    K -= (gamma * x_sq.astype(np.float32))[:, None]
-    K -= (gamma * sv_sq.astype(np.float32))[None, :]
+    x_aug = np.empty((len(X), X.shape[1] + 2), dtype=np.float32)
+    x_aug[:, :-2] = 2 * svc._gamma * X
+    x_aug[:, -2] = -svc._gamma * x_sq
+    x_aug[:, -1] = 1.0
+    K = x_aug @ sv_aug.T  # (rows, n_SV): -gamma |x - s|^2
     np.exp(K, out=K)
     partial = np.stack([K[:, b] @ both[:, b].T for b in blocks], axis=1).astype(np.float64)
     values, sizes = partial[:, :, :m], partial[:, :, m:]
