@@ -25,7 +25,7 @@ DATA_OUTS = ("fetch", "preprocess", "featurize")  # stages whose outs are the da
 def describe(artifact: Artifact) -> dict[str, Any]:
     model = artifact.model
     path = artifact.path.resolve()
-    root = project_root(path)
+    root = project_of(path)
     lock = _read_yaml(root / "dvc.lock") if root else None
     metrics = _read_json(root / "metrics" / "evaluate.json") if root else None
     dataset_info = _read_json(root / "data" / "raw" / "dataset.json") if root else None
@@ -57,7 +57,10 @@ def describe(artifact: Artifact) -> dict[str, Any]:
     }
 
 
-def project_root(path: Path) -> Path | None:
+def project_of(path: Path) -> Path | None:
+    """The pipeline project (the nearest folder with a ``dvc.yaml``) that holds ``path``,
+    found by walking up from it: the server imports no DVC, and the model file need not be
+    in the current directory's project (``digitrec check`` uses DVC's own lookup)."""
     for folder in path.parents:
         if (folder / "dvc.yaml").is_file():
             return folder
