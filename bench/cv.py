@@ -23,26 +23,20 @@ from digitrec.imagespec import SPECS
 from digitrec.pipeline import fit_pipeline
 
 
-def override(raw: dict, assignment: str) -> None:
-    key, _, value = assignment.partition("=")
-    *parents, leaf = key.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(value)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    with open(args.params, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
+    overrides = {}
     for assignment in args.set:
-        override(raw, assignment)
-    p = params_module.validate(raw)
+        key, _, value = assignment.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    try:
+        p = params_module.override(params_module.load(path=args.params), overrides, sections=None)
+    except params_module.ParamsError as exc:
+        raise SystemExit(f"error: {exc}") from None
     data = load_dataset(p.fetch.dataset, test_size=p.fetch.test_size, seed=p.seed,
                         limit=p.fetch.limit, mirrors=p.fetch.mirrors)  # fmt: skip
     x, y = data.train_images, data.train_labels

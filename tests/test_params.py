@@ -113,6 +113,18 @@ def test_override_applies_dotted_keys_like_dvc_exp_run_set():
         params.override(base, {"train.knn.k": 7})
 
 
+def test_override_anywhere_when_sections_is_none():
+    base = params.validate({})
+    with pytest.raises(ParamsError, match=r"search\.space\.fetch\.dataset: cannot be searched"):
+        params.override(base, {"fetch.dataset": "mnist"})
+    changed = params.override(base, {"fetch.dataset": "mnist", "seed": 7}, sections=None)
+    assert changed.fetch.dataset == "mnist" and changed.seed == 7
+    with pytest.raises(ParamsError, match=r"^fetch\.datset: unknown key 'datset'"):
+        params.override(base, {"fetch.datset": "mnist"}, sections=None)
+    with pytest.raises(ParamsError, match=r"unknown key 'sed'; allowed under the top level"):
+        params.override(base, {"sed": 7}, sections=None)
+
+
 def test_all_errors_are_reported_at_once():
     with pytest.raises(ParamsError) as info:
         params.validate({"train": {"model": "x", "svc": {"C": 0}}})

@@ -263,8 +263,9 @@ def _section_at(path: list[str]) -> type[BaseModel] | None:
     return model
 
 
-def check_key(key: str) -> list[str]:
-    """``key`` must name one value (not a section) under a searchable section.
+def check_key(key: str, sections: tuple[str, ...] | None = SEARCHABLE) -> list[str]:
+    """``key`` must name one value (not a section) of params.yaml, under one of
+    ``sections`` (the searchable ones by default; None: anywhere).
 
     Returns:
         ``key``'s parts.
@@ -273,28 +274,30 @@ def check_key(key: str) -> list[str]:
         ParamsError: naming the key and the keys allowed where it went wrong.
     """
     parts = key.split(".")
-    if parts[0] not in SEARCHABLE:
-        raise ParamsError(
-            f"search.space.{key}: cannot be searched; expected a key under "
-            f"{', '.join(SEARCHABLE)} (e.g. train.svc.C)"
-        )
+    if sections is None:
+        label = key
+    else:
+        label = f"search.space.{key}"
+        if parts[0] not in sections:
+            raise ParamsError(
+                f"{label}: cannot be searched; expected a key under "
+                f"{', '.join(sections)} (e.g. train.svc.C)"
+            )
     for depth in range(1, len(parts) + 1):
         parent = _section_at(parts[: depth - 1])
         assert parent is not None
         if parts[depth - 1] not in parent.model_fields:
             where = ".".join(parts[: depth - 1])
             raise ParamsError(
-                f"search.space.{key}: unknown key {parts[depth - 1]!r}; allowed under "
-                f"{where}: {', '.join(_field_names(parent))}"
+                f"{label}: unknown key {parts[depth - 1]!r}; allowed under "
+                f"{where or 'the top level'}: {', '.join(_field_names(parent))}"
             )
         if depth < len(parts) and _section_at(parts[:depth]) is None:
-            raise ParamsError(
-                f"search.space.{key}: {'.'.join(parts[:depth])} is a value, not a section"
-            )
+            raise ParamsError(f"{label}: {'.'.join(parts[:depth])} is a value, not a section")
     section = _section_at(parts)
     if section is not None:
         raise ParamsError(
-            f"search.space.{key}: a section, not a value; allowed under {key}: "
+            f"{label}: a section, not a value; allowed under {key}: "
             f"{', '.join(_field_names(section))}"
         )
     return parts
@@ -338,15 +341,21 @@ def check_space(space: Mapping[str, list[Any]]) -> None:
         raise ParamsError("invalid params:\n  " + "\n  ".join(lines))
 
 
-def override(params: Params, overrides: Mapping[str, Any]) -> Params:
+def override(
+    params: Params,
+    overrides: Mapping[str, Any],
+    sections: tuple[str, ...] | None = SEARCHABLE,
+) -> Params:
     """``params`` with dotted ``overrides`` applied (as ``dvc exp run -S key=value``), validated.
 
+    ``sections``: where keys may point (the searchable sections by default; None: anywhere).
+
     Raises:
-        ParamsError: a key is unknown or not searchable, or a value is invalid.
+        ParamsError: a key is unknown or outside ``sections``, or a value is invalid.
     """
     raw = params.model_dump()
     for key, value in overrides.items():
-        raw = _merge(raw, _nest(check_key(key), value))
+        raw = _merge(raw, _nest(check_key(key, sections), value))
     return validate(raw)
 
 
