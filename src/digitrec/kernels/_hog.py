@@ -190,12 +190,8 @@ class _HogWorkspace:
         self.den = np.empty(shape)
         self.bins = np.empty(shape, dtype=np.intp)
         self.index = np.empty(shape, dtype=np.intp)
-        # (cell number * slots + image offset), the bincount index without the bin
         self.n_slots = ncr * ncc * (orientations + 1)  # + 1: the "no bin" slot
-        rows = np.arange(grid[0]) // cell[0]
-        cols = np.arange(grid[1]) // cell[1]
-        cell_base = (rows[:, None] * ncc + cols[None, :]) * (orientations + 1)
-        self.base = cell_base + (np.arange(step) * self.n_slots)[:, None, None]
+        self.base = _bin_base(step, cell, n_cells, orientations)
 
     def _gradients(self, chunk):
         """Centred differences into the g_row/g_col buffers (0 on the image border).
@@ -286,13 +282,31 @@ class _HogWorkspace:
         return hist / (self.cell[0] * self.cell[1])
 
 
+@lru_cache(maxsize=16)
+def _bin_base(step, cell, n_cells, orientations):
+    """(step, grid rows, grid cols): cell number * slots + image offset, the bincount
+    index of each pixel without its bin. Read-only, shared between calls."""
+    ncr, ncc = n_cells
+    n_slots = ncr * ncc * (orientations + 1)
+    rows = np.arange(ncr * cell[0]) // cell[0]
+    cols = np.arange(ncc * cell[1]) // cell[1]
+    cell_base = (rows[:, None] * ncc + cols[None, :]) * (orientations + 1)
+    base = cell_base + (np.arange(step) * n_slots)[:, None, None]
+    base.flags.writeable = False
+    return base
+
+
+@lru_cache(maxsize=16)
 def _block_gather(n_cells, block, orientations, n_images):
-    """Flat indices into (n_images, ncr, ncc, nb) histograms, in HOG feature order."""
+    """Flat indices into (n_images, ncr, ncc, nb) histograms, in HOG feature order.
+    Read-only, shared between calls."""
     cells = np.arange(n_cells[0] * n_cells[1] * orientations).reshape(*n_cells, orientations)
     # (nbr, nbc, nb, br, bc) -> (nbr, nbc, br, bc, nb)
     windows = sliding_window_view(cells, block, axis=(0, 1)).transpose(0, 1, 3, 4, 2)
     one = windows.reshape(-1)
-    return (np.arange(n_images)[:, None] * cells.size + one).reshape(-1)
+    gather = (np.arange(n_images)[:, None] * cells.size + one).reshape(-1)
+    gather.flags.writeable = False
+    return gather
 
 
 def _normalize_blocks(hist, gather, block, n_blocks, block_norm, out):
