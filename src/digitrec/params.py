@@ -208,7 +208,7 @@ class ComputeParams(Section):
         1, ge=1, description="worker processes on this machine (local, or dask's LocalCluster)"
     )
     chunk_size: int = Field(
-        5000, ge=1, description="featurize: images transformed per task (bounds task memory)"
+        1000, ge=1, description="featurize: images transformed per task (bounds task memory)"
     )
 
 
