@@ -46,6 +46,7 @@ RECIPES: dict[str, list[str]] = {
                    "train.mlp.early_stopping=false"],
     "digits-detector-3": ["train.positive_digit=3"],
     "optdigits-default": ["fetch.dataset=optdigits"],
+    "optdigits-gradient": ["fetch.dataset=optdigits", "featurize.method=gradient"],
     "mnist-pca-svc": [
         "fetch.dataset=mnist", "featurize.method=raw", "featurize.pca.n_components=50",
         "train.svc.calibrate=false",

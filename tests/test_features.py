@@ -4,7 +4,8 @@ from skimage.feature import hog as skimage_hog
 from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion
 
-from digitrec.features import Hog, Pixels, SequentialFeatureUnion
+from digitrec import kernels
+from digitrec.features import GradientDirections, Hog, Pixels, SequentialFeatureUnion
 
 
 def test_pixels_flatten_rows_in_image_order(digits):
@@ -65,3 +66,16 @@ def test_sequential_union_with_n_jobs_is_the_parent(digits):
     union = SequentialFeatureUnion([("pixels", Pixels()), ("hog", Hog())], n_jobs=2)
     expected = np.hstack([Pixels().fit_transform(images), Hog().fit_transform(images)])
     np.testing.assert_array_equal(union.fit(images).transform(images), expected)
+
+
+def test_gradient_directions_transformer(digits):
+    images = digits[0][:30] / 16.0
+    gradient = clone(GradientDirections(directions=8, grid=6, upsample=4, blur=0.5, power=0.5))
+    features = gradient.fit_transform(images)
+    assert features.shape == (30, 8 * 6 * 6) == (30, gradient.n_features_out_)
+    np.testing.assert_array_equal(
+        features, kernels.gradient_directions(images, directions=8, grid=6)
+    )
+    assert (features >= 0).all()
+    names = gradient.get_feature_names_out()
+    assert len(names) == 288 and names[0] == "gradient0"

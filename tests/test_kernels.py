@@ -283,3 +283,86 @@ def test_center_moves_the_centre_of_mass_to_the_middle(unit_digits):
 def test_geometric_kernels_reject_bad_images(kernel, images, message):
     with pytest.raises(ValueError, match=message):
         kernel(images)
+
+
+# --------------------------------------------------------------------------------------
+# Gradient directions
+# --------------------------------------------------------------------------------------
+
+GRADIENT_CASES = [
+    # (image shape, directions, grid, upsample, blur, power)
+    ((8, 8), 8, 8, 4, 0.5, 0.5),  # the optdigits recipe
+    ((8, 8), 4, 4, 1, 0.5, 1.0),
+    ((8, 8), 12, 5, 2, 0.8, 0.5),
+    ((28, 28), 8, 7, 1, 0.5, 0.5),
+    ((13, 17), 6, 3, 2, 1.0, 0.3),  # not square
+]
+
+
+@pytest.mark.parametrize(("shape", "directions", "grid", "upsample", "blur", "power"),
+                         GRADIENT_CASES)  # fmt: skip
+def test_gradient_directions_match_the_scipy_reference(
+    rng, shape, directions, grid, upsample, blur, power
+):
+    images = np.concatenate([rng.random((4, *shape)), _nasty_images(rng, 2, shape)])
+    kw = dict(directions=directions, grid=grid, upsample=upsample, blur=blur, power=power)
+    out = kernels.gradient_directions(images, **kw)
+    assert out.dtype == np.float64
+    assert out.shape == (len(images), kernels.gradient_n_features(directions=directions,
+                                                                  grid=grid))  # fmt: skip
+    expected = np.stack([kernels.gradient_directions_reference(im, **kw) for im in images])
+    assert _max_diff(out, expected) < ATOL
+
+
+def test_gradient_directions_match_the_reference_on_real_digits(unit_digits):
+    out = kernels.gradient_directions(unit_digits[:20])
+    expected = np.stack([kernels.gradient_directions_reference(im) for im in unit_digits[:20]])
+    assert _max_diff(out, expected) < ATOL
+
+
+def test_gradient_directions_do_not_depend_on_the_batch(monkeypatch, unit_digits):
+    from digitrec.kernels import _gradient
+
+    whole = kernels.gradient_directions(unit_digits)
+    monkeypatch.setattr(_gradient, "_GRADIENT_CHUNK_PIXELS", 3 * 32 * 32)  # 3 images a chunk
+    chunked = kernels.gradient_directions(unit_digits)
+    one_by_one = np.concatenate([kernels.gradient_directions(im[None]) for im in unit_digits[:5]])
+    np.testing.assert_allclose(chunked, whole, atol=1e-12)
+    np.testing.assert_allclose(one_by_one, whole[:5], atol=1e-12)
+
+
+def test_gradient_directions_of_flat_and_empty_batches():
+    np.testing.assert_array_equal(kernels.gradient_directions(np.zeros((2, 8, 8))), 0.0)
+    assert kernels.gradient_directions(np.zeros((0, 8, 8))).shape == (0, 8 * 8 * 8)
+
+
+def test_gradient_directions_follow_the_stroke(unit_digits):
+    # a vertical bar's gradients point left and right (directions 0 and 4 of 8): nothing
+    # in the diagonal or vertical directions
+    bar = np.zeros((1, 8, 8))
+    bar[0, 1:7, 3:5] = 1.0
+    planes = kernels.gradient_directions(bar, upsample=1, grid=2, power=1.0).reshape(8, 2, 2)
+    assert planes[[0, 4]].sum() > 10 * planes[[2, 6]].sum()
+    assert planes[0].sum() == pytest.approx(planes[4].sum())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"directions": 1}, "directions must be an integer >= 2"),
+        ({"grid": 0}, "grid must be an integer >= 1"),
+        ({"upsample": 2.0}, "upsample must be an integer >= 1"),
+        ({"blur": 0}, "blur must be a positive number"),
+        ({"power": 1.5}, r"power must be in \(0, 1\]"),
+    ],
+)
+def test_gradient_directions_reject_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        kernels.gradient_directions(np.zeros((1, 8, 8)), **kwargs)
+
+
+def test_gradient_directions_reject_bad_images():
+    with pytest.raises(ValueError, match="3-D array"):
+        kernels.gradient_directions(np.zeros((8, 8)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        kernels.gradient_directions(np.full((1, 8, 8), np.nan))

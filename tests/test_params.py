@@ -59,6 +59,8 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
         ({"fetch": {"dataset": "cifar"}}, "'digits', 'mnist' or 'optdigits'"),
         ({"featurize": {"method": "sift"}}, "featurize.method = 'sift'"),
         ({"featurize": {"hog": {"block_norm": "L3"}}}, "featurize.hog.block_norm = 'L3'"),
+        ({"featurize": {"gradient": {"power": 2}}}, "featurize.gradient.power = 2"),
+        ({"featurize": {"gradient": {"directions": 1}}}, "featurize.gradient.directions = 1"),
         ({"train": {"positive_digit": 10}}, "train.positive_digit = 10"),
         ({"train": {"knn": {"n_neighbours": 3}}}, "train.knn.n_neighbours: unknown key"),
         ({"seed": -1}, "seed = -1: input should be greater than or equal to 0"),

@@ -20,6 +20,7 @@ VARIANTS = [
         PreprocessParams(deskew=True),
         FeaturizeParams(method="raw_hog", pca={"n_components": 20}, standardize=True),
     ),
+    (PreprocessParams(), FeaturizeParams(method="gradient", gradient={"grid": 6})),
 ]
 
 

@@ -56,14 +56,23 @@ class HogParams(Section):
     block_norm: Literal["L1", "L1-sqrt", "L2", "L2-Hys"] = "L2-Hys"
 
 
+class GradientParams(Section):
+    directions: int = Field(8, ge=2, le=64, description="standard directions over 360 degrees")
+    grid: PositiveInt = Field(8, description="Gaussian pooling lattice: grid x grid samples")
+    upsample: int = Field(4, ge=1, le=8, description="cubic-spline upsampling first; 1 = none")
+    blur: float = Field(0.5, gt=0, description="pooling Gaussian's standard deviation, in cells")
+    power: float = Field(0.5, gt=0, le=1, description="exponent applied to the pooled values")
+
+
 class PcaParams(Section):
     n_components: int = Field(0, ge=0, description="0 = no PCA")
     whiten: bool = False
 
 
 class FeaturizeParams(Section):
-    method: Literal["raw", "hog", "raw_hog"] = "raw"
+    method: Literal["raw", "hog", "raw_hog", "gradient"] = "raw"
     hog: HogParams = HogParams()
+    gradient: GradientParams = GradientParams()
     pca: PcaParams = PcaParams()
     standardize: bool = Field(False, description="scale every feature to zero mean, unit variance")
 

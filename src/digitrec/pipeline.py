@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from digitrec.features import Hog, Pixels, SequentialFeatureUnion
+from digitrec.features import GradientDirections, Hog, Pixels, SequentialFeatureUnion
 from digitrec.imagespec import ImageSpec
 from digitrec.models import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
@@ -30,7 +30,8 @@ def build_preprocessor(spec: ImageSpec, params: PreprocessParams) -> Pipeline:
 
 
 def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
-    """Preprocessed images -> feature rows (pixels, HOG or both; optional PCA, scaling)."""
+    """Preprocessed images -> feature rows (pixels, HOG, both, or gradient directions;
+    optional PCA, scaling)."""
     hog = Hog(
         orientations=params.hog.orientations,
         pixels_per_cell=params.hog.pixels_per_cell,
@@ -41,6 +42,7 @@ def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
         "raw": Pixels(),
         "hog": hog,
         "raw_hog": SequentialFeatureUnion([("pixels", Pixels()), ("hog", hog)]),
+        "gradient": GradientDirections(**params.gradient.model_dump()),
     }[params.method]
     steps: list[tuple[str, BaseEstimator]] = [("features", extractor)]
     if params.pca.n_components:

@@ -177,6 +177,7 @@ def test_untrusted_types_are_refused_even_with_a_matching_record(tmp_path):
 def test_wildcard_modules_trust_only_their_own_classes():
     assert artifact.is_trusted("digitrec.features.Hog")
     assert artifact.is_trusted("digitrec.features.Pixels")
+    assert artifact.is_trusted("digitrec.features.GradientDirections")
     assert not artifact.is_trusted("digitrec.features.np")  # a module, imported there
     assert not artifact.is_trusted("digitrec.features.BaseEstimator")  # defined elsewhere
     assert not artifact.is_trusted("digitrec.features.missing")
@@ -238,6 +239,7 @@ VARIANTS = [
         "featurize": {"method": "raw_hog", "pca": {"n_components": 20, "whiten": True}},
     },
     {"featurize": {"method": "hog", "standardize": True}},
+    {"featurize": {"method": "gradient"}},
 ]
 SMALL = {
     "random_forest": {"n_estimators": 5},

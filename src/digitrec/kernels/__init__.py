@@ -15,14 +15,25 @@ float64 arithmetic as SciPy, including its exact treatment of the image border).
     Horizontal shear that makes the second-order moment ``mu11`` zero while keeping the
     centre of mass fixed (bilinear, zeros outside), equal to
     ``scipy.ndimage.affine_transform(..., order=1, mode="constant")``.
+``gradient_directions``
+    Gradient-direction features (Liu et al. 2003): each pixel's Sobel gradient split
+    between its two nearest standard directions, each direction plane pooled by Gaussians
+    on a lattice, after cubic-spline upsampling; equal to
+    ``gradient_directions_reference``, built on ``scipy.ndimage.zoom`` and ``sobel``.
 ``center``
     Translation that puts the centre of mass at the geometric centre (bilinear, zeros
     outside), equal to ``scipy.ndimage.shift(..., order=1, mode="constant")``.
 
-The functions are pure numpy; scikit-image and SciPy are only imported by the references.
+The functions are pure numpy; scikit-image and SciPy are only imported by the references
+(and, once per image size, to build ``gradient_directions``' interpolation matrix).
 """
 
 from digitrec.kernels._geometry import center, center_reference, deskew, deskew_reference
+from digitrec.kernels._gradient import (
+    gradient_directions,
+    gradient_directions_reference,
+    gradient_n_features,
+)
 from digitrec.kernels._hog import BLOCK_NORMS, hog, hog_n_features, hog_reference
 
 __all__ = [
@@ -31,6 +42,9 @@ __all__ = [
     "center_reference",
     "deskew",
     "deskew_reference",
+    "gradient_directions",
+    "gradient_directions_reference",
+    "gradient_n_features",
     "hog",
     "hog_n_features",
     "hog_reference",
