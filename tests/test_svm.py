@@ -79,7 +79,7 @@ def test_single_precision_bound_holds_and_is_tight(data, binary):
     if binary:
         y_train = (y_train == 3).astype(int)
     fast = BatchedSVC(C=10.0).fit(x_train, y_train)
-    dec32, bound = svm._rbf_screen(fast, svm._augmented_support_vectors(fast), x_test)
+    dec32, bound = svm._rbf_screen(fast, svm._screening_arrays(fast), x_test)
     exact = svm._ovo_decision(fast, x_test)
     assert (np.abs(dec32 - exact) <= bound).all()
     assert np.abs(dec32 - exact).max() > 0  # it is single precision
@@ -93,7 +93,7 @@ def test_samples_near_a_tie_are_decided_in_double_precision(data, monkeypatch):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
     monkeypatch.setattr(svm, "UNIT_ROUNDOFF_32", 1e-4)
-    dec, bound = svm._rbf_screen(fast, svm._augmented_support_vectors(fast), x_test)
+    dec, bound = svm._rbf_screen(fast, svm._screening_arrays(fast), x_test)
     _, sure = svm._sure_vote(dec, np.abs(dec) <= bound, len(fast.classes_))
     assert 0 < sure.sum() < len(sure)
     monkeypatch.setattr(svm, "SCREEN_BLOCK", 7 * len(fast.support_vectors_))  # 7-row blocks

@@ -11,8 +11,25 @@ from digitrec import kernels
 from digitrec.preprocessing import as_images
 
 
-class Pixels(TransformerMixin, BaseEstimator):
+class _ImageFeatures(TransformerMixin, BaseEstimator):
+    """Base for stateless extractors: ``fit`` records the row length, names are
+    ``<prefix><i>``. Subclasses define ``transform`` and ``_prefix``."""
+
+    _prefix = "feature"
+
+    def fit(self, X, y=None):
+        self.n_features_out_ = self.transform(as_images(X)[:1]).shape[1]
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        names = [f"{self._prefix}{i}" for i in range(self.n_features_out_)]
+        return np.array(names, dtype=object)
+
+
+class Pixels(_ImageFeatures):
     """Flatten each image into a row of raw pixel intensities."""
+
+    _prefix = "pixel"
 
     def fit(self, X, y=None):
         X = as_images(X)
@@ -23,17 +40,16 @@ class Pixels(TransformerMixin, BaseEstimator):
         X = as_images(X)
         return X.reshape(len(X), -1)
 
-    def get_feature_names_out(self, input_features=None):
-        return np.array([f"pixel{i}" for i in range(self.n_features_out_)], dtype=object)
 
-
-class Hog(TransformerMixin, BaseEstimator):
+class Hog(_ImageFeatures):
     """Histograms of oriented gradients, computed for the whole batch at once.
 
     Gives the same values as ``skimage.feature.hog`` (the reference, checked in the tests)
     with ``feature_vector=True``; parameters have the same meaning, with square cells and
     blocks.
     """
+
+    _prefix = "hog"
 
     def __init__(
         self,
@@ -47,10 +63,6 @@ class Hog(TransformerMixin, BaseEstimator):
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
 
-    def fit(self, X, y=None):
-        self.n_features_out_ = self.transform(as_images(X)[:1]).shape[1]
-        return self
-
     def transform(self, X):
         return kernels.hog(
             as_images(X),
@@ -59,9 +71,6 @@ class Hog(TransformerMixin, BaseEstimator):
             cells_per_block=(self.cells_per_block, self.cells_per_block),
             block_norm=self.block_norm,
         )
-
-    def get_feature_names_out(self, input_features=None):
-        return np.array([f"hog{i}" for i in range(self.n_features_out_)], dtype=object)
 
 
 class SequentialFeatureUnion(FeatureUnion):
@@ -83,7 +92,7 @@ class SequentialFeatureUnion(FeatureUnion):
         return self._hstack(Xs)
 
 
-class GradientDirections(TransformerMixin, BaseEstimator):
+class GradientDirections(_ImageFeatures):
     """Gradient-direction features: each pixel's gradient split between the nearest of
     ``directions`` directions, each direction plane pooled by Gaussians on a ``grid`` x
     ``grid`` lattice, after cubic-spline upsampling by ``upsample``; values raised to
@@ -92,6 +101,8 @@ class GradientDirections(TransformerMixin, BaseEstimator):
     Smooth pooling makes them tolerant of small shifts and stroke-shape differences, which
     is what generalises to new writers (chosen by writer-block CV on optdigits).
     """
+
+    _prefix = "gradient"
 
     def __init__(
         self,
@@ -107,10 +118,6 @@ class GradientDirections(TransformerMixin, BaseEstimator):
         self.blur = blur
         self.power = power
 
-    def fit(self, X, y=None):
-        self.n_features_out_ = self.transform(as_images(X)[:1]).shape[1]
-        return self
-
     def transform(self, X):
         return kernels.gradient_directions(
             as_images(X),
@@ -120,6 +127,3 @@ class GradientDirections(TransformerMixin, BaseEstimator):
             blur=self.blur,
             power=self.power,
         )
-
-    def get_feature_names_out(self, input_features=None):
-        return np.array([f"gradient{i}" for i in range(self.n_features_out_)], dtype=object)

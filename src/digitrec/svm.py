@@ -19,6 +19,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.svm import SVC
@@ -169,10 +170,10 @@ def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
     Blocks of rows run on as many threads as BLAS may use (each with one BLAS thread):
     the labels are exact, so they do not depend on it.
     """
-    sv_aug = _augmented_support_vectors(svc)
-    rows = max(1, SCREEN_BLOCK // len(sv_aug))
+    arrays = _screening_arrays(svc)
+    rows = max(1, SCREEN_BLOCK // len(arrays.sv_aug))
     blocks = [X[start : start + rows] for start in range(0, len(X), rows)]
-    screen = partial(_screened_block, svc, sv_aug)
+    screen = partial(_screened_block, svc, arrays)
     n_threads = min(len(blocks), _blas_threads()) if len(blocks) > 1 else 1
     if n_threads == 1:
         return np.concatenate([screen(block) for block in blocks])
@@ -180,21 +181,28 @@ def _screened_labels(svc: SVC, X: np.ndarray) -> np.ndarray:
         return np.concatenate(list(pool.map(screen, blocks)))
 
 
-def _augmented_support_vectors(svc: SVC) -> np.ndarray:
-    """Rows [s, 1, -gamma |s|^2] in float32: times [2 gamma x, -gamma |x|^2, 1], the RBF
-    exponent -gamma |x - s|^2 in one matrix product."""
+class _ScreeningArrays(NamedTuple):
+    """The float32 arrays of one screening call, made once for all its blocks."""
+
+    sv_aug: np.ndarray  # rows [s, 1, -gamma |s|^2]: times [2 gamma x, -gamma |x|^2, 1],
+    # the RBF exponent -gamma |x - s|^2 in one matrix product
+    coef: np.ndarray  # libsvm's sv_coef, then its magnitudes: (2 (n_classes - 1), n_SV)
+
+
+def _screening_arrays(svc: SVC) -> _ScreeningArrays:
     sv = svc.support_vectors_
     sv_aug = np.empty((len(sv), sv.shape[1] + 2), dtype=np.float32)
     sv_aug[:, :-2] = sv
     sv_aug[:, -2] = 1.0
     sv_aug[:, -1] = -svc._gamma * svc.support_sq_norms_
-    return sv_aug
+    coef = svc._dual_coef_
+    return _ScreeningArrays(sv_aug, np.concatenate([coef, np.abs(coef)]).astype(np.float32))
 
 
-def _screened_block(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> np.ndarray:
+def _screened_block(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> np.ndarray:
     n_classes = len(svc.classes_)
     with np.errstate(over="ignore", invalid="ignore"):  # inputs beyond float32's range
-        dec, bound = _rbf_screen(svc, sv_aug, X)
+        dec, bound = _rbf_screen(svc, arrays, X)
     # not (|dec| > bound) also holds for NaN
     winner, sure = _sure_vote(dec, ~(np.abs(dec) > bound), n_classes)
     if not sure.all():
@@ -214,17 +222,17 @@ def _blas_threads() -> int:
     return max(1, min((lib.get_num_threads() for lib in blas), default=1))
 
 
-def _rbf_screen(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-one RBF decision values computed in float32 (returned as float64), and for
-    each a bound on its difference from the exact value. ``sv_aug``: rows
-    [s, 1, -gamma |s|^2] for the support vectors s, in float32.
+    each a bound on its difference from the exact value. ``arrays``: from
+    :func:`_screening_arrays` (``sv_aug`` holds rows [s, 1, -gamma |s|^2]).
 
     The exponent -gamma |x - s|^2 is one float32 product [2 gamma x, -gamma |x|^2, 1] .
     sv_aug (d + 2 terms whose magnitudes sum to at most 2 gamma (|x|^2 + |s|^2), each
     rounded once on input). With u the float32 unit roundoff and s_max the largest
     support vector norm, it is off by at most e = gamma * (2d + 32) * u * (|x|^2 + s_max^2),
-    so each kernel value is off
-    by a relative r = expm1(e) * (1 + 8u) + 8u (exp itself within 8 ulp). A class's part of a
+    so each kernel value is off by a relative r = expm1(e) * (1 + 8u) + 8u (exp itself
+    within 8 ulp). A class's part of a
     decision value, the float32 product sum(coef * K) over L support vectors, is then off by
     at most (r / (1 - r) + u + 1.01 * gamma_L) * A, with gamma_L = (L + 1) u / (1 - (L + 1) u)
     and A = sum(|coef| * K), computed alongside and enlarged by its own rounding. A 1e-9
@@ -233,7 +241,6 @@ def _rbf_screen(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> tuple[np.ndarray
     sv_sq = svc.support_sq_norms_
     blocks = _class_blocks(svc)
     coef = svc._dual_coef_
-    both = np.concatenate([coef, np.abs(coef)]).astype(np.float32)  # values and magnitudes
     n_classes, m = len(blocks), len(coef)
     first, second = np.triu_indices(n_classes, k=1)
     u = UNIT_ROUNDOFF_32
@@ -245,9 +252,10 @@ def _rbf_screen(svc: SVC, sv_aug: np.ndarray, X: np.ndarray) -> tuple[np.ndarray
     x_aug[:, :-2] = 2 * svc._gamma * X
     x_aug[:, -2] = -svc._gamma * x_sq
     x_aug[:, -1] = 1.0
-    K = x_aug @ sv_aug.T  # (rows, n_SV): -gamma |x - s|^2
+    K = x_aug @ arrays.sv_aug.T  # (rows, n_SV): -gamma |x - s|^2
     np.exp(K, out=K)
-    partial = np.stack([K[:, b] @ both[:, b].T for b in blocks], axis=1).astype(np.float64)
+    partial = np.stack([K[:, b] @ arrays.coef[:, b].T for b in blocks], axis=1)
+    partial = partial.astype(np.float64)
     values, sizes = partial[:, :, :m], partial[:, :, m:]
     dec = values[:, first, second - 1] + values[:, second, first] + svc._intercept_
     size = sizes[:, first, second - 1] + sizes[:, second, first]
