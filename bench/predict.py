@@ -5,7 +5,8 @@
 
 The reference is the very same fitted model with digitrec's ``BatchedSVC`` and
 ``BatchedCalibratedClassifierCV`` turned back into scikit-learn's ``SVC`` and
-``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function).
+``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function); a
+cascade routes by scikit-learn's decision values.
 Prints, for both: the time to predict the whole test set (best of --repeat, on --threads
 BLAS threads; libsvm itself uses one) and the median time for one image (in-process, after
 load, one BLAS thread), their ratios, and whether the predictions are identical (they must
@@ -22,13 +23,33 @@ from pathlib import Path
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
+from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from digitrec import artifact
 from digitrec.calibration import BatchedCalibratedClassifierCV
-from digitrec.svm import BatchedSVC
+from digitrec.cascade import SVCCascade
+from digitrec.svm import BatchedSVC, _clear_winners
 
-REFERENCE = {BatchedSVC: SVC, BatchedCalibratedClassifierCV: CalibratedClassifierCV}
+
+class ReferenceCascade(SVCCascade):
+    """An :class:`SVCCascade` routing by scikit-learn's own one-vs-one decision values
+    (libsvm, one sample at a time) instead of ``BatchedSVC.clear_winners``."""
+
+    def _routes(self, X):
+        X = check_array(X, accept_sparse="csr")
+        first = copy.copy(getattr(self.first_, "estimator", self.first_))
+        dec = first.set_params(decision_function_shape="ovo").decision_function(X)
+        if len(self.classes_) == 2:  # scikit-learn flips the sign of libsvm's binary value
+            dec = -dec[:, None]
+        return X, _clear_winners(dec, self.margin, len(self.classes_))
+
+
+REFERENCE = {
+    BatchedSVC: SVC,
+    BatchedCalibratedClassifierCV: CalibratedClassifierCV,
+    SVCCascade: ReferenceCascade,
+}
 
 
 def as_reference(model):

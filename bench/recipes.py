@@ -62,6 +62,13 @@ RECIPES: dict[str, list[str]] = {
         "featurize.pca.n_components=200", "train.svc.calibrate=false",
         "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
     ],
+    "mnist-virtual-svc-cascade": [
+        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
+        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
+        "featurize.pca.n_components=200", "train.svc.calibrate=false",
+        "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
+        "train.svc.cascade_margin=0.75",
+    ],
 }  # fmt: skip
 
 
@@ -76,6 +83,8 @@ def describe(overrides: list[str]) -> dict[str, str]:
     if "train.svc.virtual_shift" in values:
         model += f" + virtual SVs ({values['train.svc.virtual_shift']} px, "
         model += f"{values.get('train.svc.virtual_directions', '8')} directions)"
+    if "train.svc.cascade_margin" in values:
+        model += f", first-round SVM where clear by {values['train.svc.cascade_margin']}"
     if "train.positive_digit" in values:
         model += f" (is it a {values['train.positive_digit']}?)"
     return {"dataset": values.get("fetch.dataset", "digits"), "features": features, "model": model}

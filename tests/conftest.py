@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import sys
@@ -104,3 +105,33 @@ def scratch_project():
         return env
 
     return make
+
+
+@pytest.fixture(scope="session")
+def libsvm_clear_winners():
+    """f(svc, x, margin): for each sample, the class of a fitted scikit-learn ``SVC`` that
+    wins each of its one-vs-one duels by >= margin in libsvm's decision values, or -1;
+    computed one sample and one class at a time (the reference for the batched code)."""
+
+    def clear_winners(svc, x, margin: float) -> np.ndarray:
+        n_classes = len(svc.classes_)
+        if n_classes == 2:  # scikit-learn flips the sign of libsvm's binary value
+            dec = -svc.decision_function(x)[:, None]
+        else:
+            ovo = copy.copy(svc).set_params(decision_function_shape="ovo")
+            dec = ovo.decision_function(x)
+        pairs = list(zip(*np.triu_indices(n_classes, k=1), strict=True))
+        winners = []
+        for row in dec:
+            clear = []
+            for c in range(n_classes):
+                duels = [
+                    v if i == c else -v for (i, j), v in zip(pairs, row, strict=True) if c in (i, j)
+                ]
+                if min(duels) >= margin:
+                    clear.append(c)
+            assert len(clear) <= 1
+            winners.append(clear[0] if clear else -1)
+        return np.array(winners)
+
+    return clear_winners

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 from skimage.feature import hog as skimage_hog
+from sklearn import decomposition
 from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion
 
-from digitrec import kernels
+from digitrec import features, kernels
 from digitrec.features import GradientDirections, Hog, Pixels, SequentialFeatureUnion
 
 
@@ -79,3 +80,22 @@ def test_gradient_directions_transformer(digits):
     assert (features >= 0).all()
     names = gradient.get_feature_names_out()
     assert len(names) == 288 and names[0] == "gradient0"
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_pca_transforms_exactly_as_scikit_learn(whiten):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 40)) @ rng.normal(size=(40, 40))
+    ours = features.PCA(10, whiten=whiten, random_state=0).fit(x)
+    theirs = decomposition.PCA(10, whiten=whiten, random_state=0).fit(x)
+    for rows in (x[:1], x[:57], x):
+        np.testing.assert_array_equal(ours.transform(rows), theirs.transform(rows))
+    # anything but the plain case goes through scikit-learn's checks
+    np.testing.assert_array_equal(ours.transform(x[:5].tolist()), theirs.transform(x[:5]))
+    np.testing.assert_array_equal(
+        ours.transform(x[:5].astype(np.float32)), theirs.transform(x[:5].astype(np.float32))
+    )
+    with pytest.raises(ValueError, match="features"):
+        ours.transform(x[:5, :-1])
+    with pytest.raises(ValueError, match="NaN"):
+        ours.transform(np.full((1, 40), np.nan))

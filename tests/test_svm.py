@@ -1,3 +1,4 @@
+import pickle
 from itertools import product
 
 import numpy as np
@@ -6,7 +7,7 @@ from scipy import sparse
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from digitrec import svm
+from digitrec import artifact, svm
 from digitrec.svm import BatchedSVC
 
 
@@ -106,7 +107,9 @@ def test_a_few_rows_are_decided_in_double_precision_directly(data, monkeypatch):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
     monkeypatch.setattr(svm, "_rbf_screen", None)  # would fail if called
-    few = x_test[: svm.SCREEN_MIN_ROWS - 1]
+    work = x_test.shape[1] * len(fast.support_vectors_)
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 16 * work)
+    few = x_test[:15]
     np.testing.assert_array_equal(fast.predict(few), ref.predict(few))
 
 
@@ -137,8 +140,94 @@ def test_sure_vote_is_sound_against_every_sign_flip():
                 assert libsvm_winner(flipped) == w
 
 
-def test_inputs_beyond_single_precision_fall_back(data):
+def test_inputs_beyond_single_precision_fall_back(data, monkeypatch):
     x_train, y_train, x_test, _ = data
     ref, fast = fit_both(x_train, y_train, C=10.0)
-    huge = x_test[: svm.SCREEN_MIN_ROWS] * 1e39  # inf in float32
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 0)  # screen even one row
+    huge = x_test[:16] * 1e39  # inf in float32
     np.testing.assert_array_equal(fast.predict(huge), ref.predict(huge))
+
+
+def test_one_row_is_screened_with_arrays_kept_until_refit(data, monkeypatch):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 0)
+    labels = [fast.predict(x_test[i : i + 1])[0] for i in range(40)]
+    np.testing.assert_array_equal(labels, ref.predict(x_test[:40]))
+    arrays = svm._screening_arrays(fast)
+    assert svm._screening_arrays(fast) is arrays  # made once
+    # a refit on other data makes them again
+    ref.fit(x_train[:300], y_train[:300])
+    fast.fit(x_train[:300], y_train[:300])
+    assert svm._screening_arrays(fast) is not arrays
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+
+
+def test_screening_arrays_are_not_saved(data):
+    x_train, y_train, x_test, _ = data
+    fast = BatchedSVC(C=10.0).fit(x_train, y_train)
+    before = pickle.dumps(fast), artifact.model_bytes(fast)
+    fast.predict(x_test)
+    assert svm._CACHE in vars(fast)
+    assert (pickle.dumps(fast), artifact.model_bytes(fast)) == before
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "poly"])
+@pytest.mark.parametrize("binary", [False, True], ids=["10-class", "binary"])
+@pytest.mark.parametrize("margin", [0.5, 1.0])
+@pytest.mark.parametrize("screen", [True, False], ids=["float32-screen", "float64"])
+def test_clear_winners_are_libsvms(
+    data, kernel, binary, margin, screen, monkeypatch, libsvm_clear_winners
+):
+    x_train, y_train, x_test, _ = data
+    if binary:
+        y_train = (y_train == 3).astype(int)
+    ref, fast = fit_both(x_train, y_train, kernel=kernel, C=10.0)
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 0 if screen else np.inf)
+    expected = libsvm_clear_winners(ref, x_test, margin)
+    assert 0 < (expected < 0).sum() < len(expected)  # both outcomes are tested
+    np.testing.assert_array_equal(fast.clear_winners(x_test, margin), expected)
+    one = [fast.clear_winners(x_test[i : i + 1], margin)[0] for i in range(20)]
+    np.testing.assert_array_equal(one, expected[:20])
+
+
+def test_clear_winners_near_the_margin_are_decided_in_double_precision(
+    data, monkeypatch, libsvm_clear_winners
+):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 0)
+    monkeypatch.setattr(svm, "UNIT_ROUNDOFF_32", 1e-4)  # many samples re-checked
+    rechecked = []
+    decide = svm._ovo_decision
+    monkeypatch.setattr(svm, "_ovo_decision", lambda s, x: rechecked.append(len(x)) or decide(s, x))
+    expected = libsvm_clear_winners(ref, x_test, 1.0)
+    np.testing.assert_array_equal(fast.clear_winners(x_test, 1.0), expected)
+    assert 0 < sum(rechecked) < len(x_test)
+
+
+def test_clear_winners_of_sparse_input_and_a_bad_margin(data, libsvm_clear_winners):
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(sparse.csr_matrix(x_train), y_train, C=10.0)
+    np.testing.assert_array_equal(
+        fast.clear_winners(sparse.csr_matrix(x_test), 1.0),
+        libsvm_clear_winners(ref, sparse.csr_matrix(x_test), 1.0),
+    )
+    with pytest.raises(ValueError, match="margin must be a positive number, got 0"):
+        fast.clear_winners(x_test, 0)
+
+
+def test_no_bound_when_the_rounding_analysis_does_not_apply(
+    data, monkeypatch, libsvm_clear_winners
+):
+    # A unit roundoff so large that the kernel's relative error bound reaches 1: the
+    # analysis gives no bound, so every sample is decided in double precision.
+    x_train, y_train, x_test, _ = data
+    ref, fast = fit_both(x_train, y_train, C=10.0)
+    monkeypatch.setattr(svm, "UNIT_ROUNDOFF_32", 1e-3)
+    _, bound = svm._rbf_screen(fast, svm._screening_arrays(fast), x_test)
+    assert np.isinf(bound).any()
+    monkeypatch.setattr(svm, "SCREEN_MIN_WORK", 0)
+    np.testing.assert_array_equal(fast.predict(x_test), ref.predict(x_test))
+    expected = libsvm_clear_winners(ref, x_test, 1.0)
+    np.testing.assert_array_equal(fast.clear_winners(x_test, 1.0), expected)

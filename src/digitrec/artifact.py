@@ -62,6 +62,8 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "digitrec.preprocessing.Center",
         "digitrec.models.DigitDetector",
         "digitrec.svm.BatchedSVC",
+        "digitrec.cascade.SVCCascade",
+        "sklearn.frozen._frozen.FrozenEstimator",
         "digitrec.calibration.BatchedCalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",

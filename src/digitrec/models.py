@@ -159,6 +159,7 @@ def fit_classifier(
     return fit_with_virtual_svs(
         classifier, probe, np.asarray(images), features, np.asarray(labels), featurizer,
         pixels=params.svc.virtual_shift, directions=params.svc.virtual_directions,
+        cascade_margin=params.svc.cascade_margin,
     )  # fmt: skip
 
 

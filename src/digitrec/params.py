@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -93,6 +100,22 @@ class SvcParams(Section):
     virtual_directions: Literal[4, 8] = Field(
         8, description="virtual support vectors: 4 (along the axes) or 8 directions"
     )
+    cascade_margin: float | None = Field(
+        None,
+        gt=0,
+        description="with virtual support vectors: the first-round SVM labels the images "
+        "whose vote is won by this margin in every duel, the final SVM the rest; null = off",
+    )
+
+    @model_validator(mode="after")
+    def _cascade_needs_virtual(self) -> SvcParams:
+        if self.cascade_margin is not None and not (self.virtual_shift and not self.calibrate):
+            raise ValueError(
+                f"cascade_margin = {self.cascade_margin!r} needs virtual_shift >= 1 (its "
+                f"first SVM is the virtual SV method's first round) and calibrate: false; "
+                f"got virtual_shift = {self.virtual_shift}, calibrate = {self.calibrate}"
+            )
+        return self
 
 
 class LinearSvcParams(Section):
@@ -162,6 +185,15 @@ class TrainParams(Section):
     def model_params(self) -> Section:
         """The hyperparameters of the selected model."""
         return getattr(self, self.model)
+
+    @model_validator(mode="after")
+    def _cascade_is_multiclass(self) -> TrainParams:
+        if self.positive_digit is not None and self.svc.cascade_margin is not None:
+            raise ValueError(
+                "svc.cascade_margin needs a multi-class SVC: set positive_digit or "
+                "svc.cascade_margin to null"
+            )
+        return self
 
 
 # ------------------------------------------------------------------------ evaluate

@@ -8,11 +8,10 @@ training data only, and :func:`assemble` joins the fitted pieces. The result is 
 from __future__ import annotations
 
 from sklearn.base import BaseEstimator
-from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from digitrec.features import GradientDirections, Hog, Pixels, SequentialFeatureUnion
+from digitrec.features import PCA, GradientDirections, Hog, Pixels, SequentialFeatureUnion
 from digitrec.imagespec import ImageSpec
 from digitrec.models import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams

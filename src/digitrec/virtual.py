@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.frozen import FrozenEstimator
+
+from digitrec.cascade import SVCCascade
 
 # (dy, dx) unit steps: right, left, down, up, then the diagonals
 _STEPS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
@@ -67,15 +70,23 @@ def fit_with_virtual_svs(
     *,
     pixels: int = 1,
     directions: int = 8,
+    cascade_margin: float | None = None,
 ) -> BaseEstimator:
     """Fit ``probe`` (an SVC) on all the training data, then a clone of ``classifier`` on
     its support vectors and their shifted copies.
 
     ``images`` are the preprocessed training images whose rows of ``features`` are
-    ``featurizer.transform(images)`` (``featurizer`` is already fitted).
+    ``featurizer.transform(images)`` (``featurizer`` is already fitted). With a
+    ``cascade_margin``, returns an :class:`~digitrec.cascade.SVCCascade` of both rounds:
+    the fitted probe labels the samples it is clear about by that margin.
     """
-    sv = support_indices(clone(probe).fit(features, labels))
+    fitted_probe = clone(probe).fit(features, labels)
+    sv = support_indices(fitted_probe)
     moved, moved_labels = shifted_copies(images[sv], labels[sv], pixels, directions)
     X = np.concatenate([features[sv], featurizer.transform(moved)])
     y = np.concatenate([labels[sv], moved_labels])
-    return clone(classifier).fit(X, y)
+    final = clone(classifier).fit(X, y)
+    if cascade_margin is None:
+        return final
+    cascade = SVCCascade(FrozenEstimator(fitted_probe), FrozenEstimator(final), cascade_margin)
+    return cascade.fit(X, y)  # both already fitted: this checks and ties them together

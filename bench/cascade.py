@@ -1,0 +1,112 @@
+"""Choose ``train.svc.cascade_margin`` on training data: the cascade against the final SVM.
+
+    python bench/cascade.py --project DIR
+    python bench/cascade.py --project DIR --margins 0.5 1 1.5 --cache /tmp/cascade.joblib
+
+DIR is a project whose preprocess and featurize stages have run with the recipe's params
+(``python bench/recipes.py --keep DIRS mnist-virtual-svc`` leaves one in
+DIRS/mnist-virtual-svc). The test set is not read: ``--validation`` stratified training
+images are held out, the virtual SV method's two rounds (DIR's train params) are fitted on
+the rest, and for each margin the script prints the share of held-out images the first
+SVM leaves to the final one, the errors of the cascade, of the final SVM alone and of the
+first SVM alone, how many of the cascade's labels differ from the final SVM's, and the
+time to label the held-out features (BLAS threads: ``--threads``).
+
+``--cache FILE`` keeps the fitted cascade (joblib) and reuses it when it exists and was
+fitted on the same split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+from digitrec import io, params, paths
+from digitrec.models import fit_classifier
+
+
+def fit_cascade(project: Path, validation: int):
+    p = params.load("train", project / params.PARAMS_FILE)
+    svc = p.train.svc.model_copy(update={"cascade_margin": 1.0})
+    train = p.train.model_copy(update={"svc": svc})
+    params.TrainParams.model_validate(train.model_dump())  # the recipe must allow a cascade
+    features, labels = io.load_arrays(project / paths.FEATURES, "train_features", "train_labels")
+    featurizer = io.load_joblib(project / paths.FEATURES / paths.TRANSFORMER)
+    (images,) = io.load_arrays(project / paths.PROCESSED, "train_images", mmap=True)
+    fit, held_out = train_test_split(
+        np.arange(len(labels)), test_size=validation, stratify=labels, random_state=p.seed
+    )
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        cascade = fit_classifier(
+            train, p.seed, features[fit], labels[fit], np.asarray(images[fit]), featurizer
+        )
+    print(f"fitted on {len(fit)} training images in {time.perf_counter() - start:.0f} s")
+    return {"cascade": cascade, "held_out": held_out}, features[held_out], labels[held_out]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--project", type=Path, default=Path("."))
+    ap.add_argument("--validation", type=int, default=10_000, help="held-out training images")
+    ap.add_argument("--margins", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0, 1.5])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", type=Path, help="keep the fitted cascade here (joblib)")
+    args = ap.parse_args()
+
+    fitted = None
+    if args.cache and args.cache.exists():
+        fitted = joblib.load(args.cache)
+    if fitted is None or len(fitted["held_out"]) != args.validation:
+        fitted, x, y = fit_cascade(args.project, args.validation)
+        if args.cache:
+            joblib.dump(fitted, args.cache)
+    else:
+        features, labels = io.load_arrays(
+            args.project / paths.FEATURES, "train_features", "train_labels"
+        )
+        x, y = features[fitted["held_out"]], labels[fitted["held_out"]]
+    cascade = fitted["cascade"]
+    first, second = cascade.first_.estimator, cascade.second_.estimator
+
+    with threadpool_limits(limits=args.threads):
+        start = time.perf_counter()
+        final = second.predict(x)
+        final_s = time.perf_counter() - start
+        alone = first.predict(x)
+        rows = []
+        for margin in args.margins:
+            cascade.set_params(margin=margin)
+            start = time.perf_counter()
+            labels = cascade.predict(x)
+            seconds = time.perf_counter() - start
+            routed = cascade.routed_to_second(x).mean()
+            rows.append((margin, routed, labels, seconds))
+
+    n = len(y)
+    print(
+        f"{n} held-out training images; support vectors: first SVM {len(first.support_)}, "
+        f"final SVM {len(second.support_)}; {args.threads} BLAS threads"
+    )
+    print(
+        f"final SVM alone: {(final != y).sum()} errors ({(final != y).mean():.2%}), {final_s:.2f} s"
+    )
+    print(f"first SVM alone: {(alone != y).sum()} errors ({(alone != y).mean():.2%})")
+    print("| margin | to the final SVM | errors | error | differ from final | time | speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    for margin, routed, labels, seconds in rows:
+        errors = int((labels != y).sum())
+        print(
+            f"| {margin:g} | {routed:.1%} | {errors} | {errors / n:.2%} | "
+            f"{int((labels != final).sum())} | {seconds:.2f} s | {final_s / seconds:.1f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""A cascade of two SVCs: a small one labels the samples it is clear about, a large one the rest.
+
+The virtual SV method (:mod:`digitrec.virtual`) trains two SVMs: a first one on the
+training set, whose support vectors are then shifted to train the final one. The final
+SVM is the more accurate, but it has several times the support vectors, and an RBF SVM's
+prediction costs one kernel evaluation per support vector. Most digits are not close
+calls: where the first SVM's vote is won by a class that beats every other class by at
+least ``margin`` in its one-vs-one decision values (``margin=1`` is the SVM's own margin),
+:class:`SVCCascade` takes that label, and only the remaining samples go to the final SVM.
+
+The cascade is a model of its own, with its own accuracy: ``bench/cascade.py`` measures,
+on a validation split of the training data, how often it departs from the final SVM and
+how many samples reach the final SVM, for a range of margins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_array, check_is_fitted
+
+
+class SVCCascade(ClassifierMixin, BaseEstimator):
+    """Predict with ``first`` where its vote is clear by ``margin``, else with ``second``.
+
+    Parameters
+    ----------
+    first : BatchedSVC
+        The fast classifier; a sample gets its label when one class wins each of its
+        one-vs-one duels by at least ``margin`` (:meth:`BatchedSVC.clear_winners`).
+    second : classifier
+        Labels every other sample.
+    margin : float, default=1.0
+        Positive; larger sends more samples to ``second``.
+
+    ``fit`` fits clones of both on the same data. To cascade classifiers fitted on
+    different data (as the virtual SV method does), wrap them in
+    :class:`sklearn.frozen.FrozenEstimator`.
+    """
+
+    def __init__(self, first: BaseEstimator, second: BaseEstimator, margin: float = 1.0):
+        self.first = first
+        self.second = second
+        self.margin = margin
+
+    def fit(self, X, y):
+        if not (isinstance(self.margin, int | float) and self.margin > 0):
+            raise ValueError(f"margin must be a positive number, got {self.margin!r}")
+        first = clone(self.first).fit(X, y)
+        if not hasattr(first, "clear_winners"):
+            raise TypeError(f"first must be a BatchedSVC, got {type(first).__name__}")
+        second = clone(self.second).fit(X, y)
+        if not np.array_equal(first.classes_, second.classes_):
+            raise ValueError(
+                f"first and second must have the same classes, got {first.classes_} "
+                f"and {second.classes_}"
+            )
+        self.first_, self.second_ = first, second
+        self.classes_ = first.classes_
+        return self
+
+    def _routes(self, X):
+        """``X`` validated, and the class indices from ``first`` (-1: left to ``second``)."""
+        check_is_fitted(self)
+        if not (type(X) is np.ndarray or sp.issparse(X)):  # the SVCs check arrays themselves
+            X = check_array(X, accept_sparse="csr")
+        return X, self.first_.clear_winners(X, self.margin)
+
+    def predict(self, X):
+        X, winners = self._routes(X)
+        labels = self.classes_[np.maximum(winners, 0)]
+        rest = winners < 0
+        if rest.any():
+            labels[rest] = self.second_.predict(X[rest])
+        return labels
+
+    def decision_function(self, X):
+        """Scores of whichever classifier labels each sample (both must have the same
+        kind of ``decision_function``, such as two SVCs' one-vs-rest votes)."""
+        X, winners = self._routes(X)
+        rest = winners < 0
+        scores = None
+        for rows, model in ((~rest, self.first_), (rest, self.second_)):
+            if rows.any():
+                part = model.decision_function(X[rows])
+                if scores is None:
+                    scores = np.empty((len(winners), *part.shape[1:]), dtype=part.dtype)
+                scores[rows] = part
+        return scores
+
+    def routed_to_second(self, X) -> np.ndarray:
+        """Whether each sample is labelled by ``second``."""
+        return self._routes(X)[1] < 0

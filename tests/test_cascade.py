@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
+
+from digitrec import artifact
+from digitrec.cascade import SVCCascade
+from digitrec.features import Pixels
+from digitrec.imagespec import DIGITS
+from digitrec.params import Params
+from digitrec.pipeline import fit_pipeline
+from digitrec.svm import BatchedSVC
+from digitrec.virtual import fit_with_virtual_svs
+
+
+@pytest.fixture(scope="module")
+def data(small_digits):
+    x_train, y_train, x_test, y_test = small_digits
+    return (
+        x_train.reshape(len(x_train), -1) / 16,
+        y_train,
+        x_test.reshape(len(x_test), -1) / 16,
+        y_test,
+    )
+
+
+@pytest.fixture
+def reference_labels(libsvm_clear_winners):
+    """The cascade's labels from scikit-learn's own SVCs, one sample at a time."""
+
+    def labels(x_train, y_train, x_test, margin, first_params, second_params):
+        first = SVC(**first_params).fit(x_train, y_train)
+        second = SVC(**second_params).fit(x_train, y_train)
+        winners = libsvm_clear_winners(first, x_test, margin)
+        expected = [
+            first.classes_[w] if w >= 0 else second.predict(x[None])[0]
+            for x, w in zip(x_test, winners, strict=True)
+        ]
+        return np.array(expected), winners < 0
+
+    return labels
+
+
+@pytest.mark.parametrize("margin", [0.3, 0.6, 1.0])
+def test_labels_come_from_the_first_svc_where_it_is_clear_else_the_second(
+    data, margin, reference_labels
+):
+    x_train, y_train, x_test, _ = data
+    first, second = {"C": 1.0, "gamma": 0.5}, {"C": 10.0, "gamma": "scale"}
+    cascade = SVCCascade(BatchedSVC(**first), BatchedSVC(**second), margin).fit(x_train, y_train)
+    expected, routed = reference_labels(x_train, y_train, x_test, margin, first, second)
+    assert 0 < routed.sum() < len(routed)  # both routes are taken
+    np.testing.assert_array_equal(cascade.routed_to_second(x_test), routed)
+    np.testing.assert_array_equal(cascade.predict(x_test), expected)
+
+
+def test_a_larger_margin_sends_more_samples_to_the_second(data):
+    x_train, y_train, x_test, _ = data
+    cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0)).fit(x_train, y_train)
+    routed = [cascade.set_params(margin=m).routed_to_second(x_test) for m in (0.3, 0.6, 1.0)]
+    assert (routed[0] <= routed[1]).all() and (routed[1] <= routed[2]).all()
+    assert routed[0].sum() < routed[2].sum()
+
+
+def test_scores_come_from_whichever_svc_labels_the_sample(data):
+    x_train, y_train, x_test, _ = data
+    cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0)).fit(x_train, y_train)
+    routed = cascade.routed_to_second(x_test)
+    scores = cascade.decision_function(x_test)
+    np.testing.assert_array_equal(
+        scores[~routed], cascade.first_.decision_function(x_test[~routed])
+    )
+    np.testing.assert_array_equal(scores[routed], cascade.second_.decision_function(x_test[routed]))
+
+
+def test_frozen_svcs_are_cascaded_as_fitted(data):
+    x_train, y_train, x_test, _ = data
+    first = BatchedSVC(C=1.0).fit(x_train[:200], y_train[:200])
+    second = BatchedSVC(C=10.0).fit(x_train, y_train)
+    cascade = SVCCascade(FrozenEstimator(first), FrozenEstimator(second)).fit(x_train, y_train)
+    assert cascade.first_.estimator is first and cascade.second_.estimator is second
+    assert first.shape_fit_ == (200, 64)  # not refitted
+    routed = cascade.routed_to_second(x_test)
+    expected = np.where(routed, second.predict(x_test), first.predict(x_test))
+    np.testing.assert_array_equal(cascade.predict(x_test), expected)
+
+
+@pytest.mark.parametrize("margin", [0, -1.0, "1"])
+def test_a_margin_that_is_not_positive_is_refused(data, margin):
+    x_train, y_train, *_ = data
+    with pytest.raises(ValueError, match="margin must be a positive number, got"):
+        SVCCascade(BatchedSVC(), BatchedSVC(), margin).fit(x_train, y_train)
+
+
+def test_the_first_must_be_a_batched_svc_with_the_same_classes(data):
+    x_train, y_train, *_ = data
+    with pytest.raises(TypeError, match="first must be a BatchedSVC, got LogisticRegression"):
+        SVCCascade(LogisticRegression(), BatchedSVC()).fit(x_train, y_train)
+    other = FrozenEstimator(BatchedSVC().fit(x_train, y_train % 5))
+    with pytest.raises(ValueError, match="first and second must have the same classes"):
+        SVCCascade(BatchedSVC(), other).fit(x_train, y_train)
+
+
+def test_the_virtual_sv_method_cascades_its_two_rounds(data, tmp_path):
+    x_train, y_train, x_test, _ = data
+    images = x_train.reshape(-1, 8, 8)
+    featurizer = Pixels().fit(images)
+    features = featurizer.transform(images)
+    plain = fit_with_virtual_svs(
+        BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer
+    )
+    cascade = fit_with_virtual_svs(
+        BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer,
+        cascade_margin=1.0,
+    )  # fmt: skip
+    probe = BatchedSVC(C=10.0).fit(features, y_train)
+    np.testing.assert_array_equal(cascade.first_.support_, probe.support_)
+    np.testing.assert_array_equal(cascade.second_.support_vectors_, plain.support_vectors_)
+    test = featurizer.transform(x_test.reshape(-1, 8, 8))
+    routed = cascade.routed_to_second(test)
+    assert 0 < routed.sum() < len(routed)
+    expected = np.where(routed, plain.predict(test), probe.predict(test))
+    np.testing.assert_array_equal(cascade.predict(test), expected)
+
+
+def test_params_build_a_cascade_pipeline_that_round_trips_as_an_artifact(digits, tmp_path):
+    images, labels = digits
+    svc = {"virtual_shift": 1, "virtual_directions": 4, "calibrate": False, "cascade_margin": 0.5}
+    params = Params.model_validate({"train": {"model": "svc", "svc": svc}})
+    model = fit_pipeline(params, DIGITS, images[:400], labels[:400])
+    assert isinstance(model[-1], SVCCascade) and model[-1].margin == 0.5
+    saved = artifact.load_model(artifact.save_model(tmp_path / "model", model).path)
+    test = images[1500:1700]
+    np.testing.assert_array_equal(saved.predict(test), model.predict(test))
+    assert artifact.model_bytes(saved) == artifact.model_bytes(model)
