@@ -5,8 +5,9 @@
 
 The reference is the very same fitted model with digitrec's ``BatchedSVC`` and
 ``BatchedCalibratedClassifierCV`` turned back into scikit-learn's ``SVC`` and
-``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function); a
-cascade routes by scikit-learn's decision values.
+``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function),
+digitrec's ``PCA`` into scikit-learn's, and a cascade routes by scikit-learn's decision
+values.
 Prints, for both: the time to predict the whole test set (best of --repeat, on --threads
 BLAS threads; libsvm itself uses one) and the median time for one image (in-process, after
 load, one BLAS thread), their ratios, and whether the predictions are identical (they must
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn import decomposition
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_array
@@ -29,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from digitrec import artifact
 from digitrec.calibration import BatchedCalibratedClassifierCV
 from digitrec.cascade import SVCCascade
+from digitrec.features import PCA
 from digitrec.svm import BatchedSVC, _clear_winners
 
 
@@ -46,6 +49,7 @@ class ReferenceCascade(SVCCascade):
 
 
 REFERENCE = {
+    PCA: decomposition.PCA,
     BatchedSVC: SVC,
     BatchedCalibratedClassifierCV: CalibratedClassifierCV,
     SVCCascade: ReferenceCascade,

@@ -44,6 +44,18 @@ def small_digits(digits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 
 
 @pytest.fixture(scope="session")
+def small_digit_rows(small_digits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``small_digits`` as rows of 64 intensities in [0, 1] (classifier input)."""
+    x_train, y_train, x_test, y_test = small_digits
+    return (
+        x_train.reshape(len(x_train), -1) / 16,
+        y_train,
+        x_test.reshape(len(x_test), -1) / 16,
+        y_test,
+    )
+
+
+@pytest.fixture(scope="session")
 def dask_cluster():
     """A real Dask cluster on this machine: two single-threaded worker processes, started
     once (it takes seconds) for every test that asks for it."""

@@ -14,17 +14,6 @@ from digitrec.svm import BatchedSVC
 from digitrec.virtual import fit_with_virtual_svs
 
 
-@pytest.fixture(scope="module")
-def data(small_digits):
-    x_train, y_train, x_test, y_test = small_digits
-    return (
-        x_train.reshape(len(x_train), -1) / 16,
-        y_train,
-        x_test.reshape(len(x_test), -1) / 16,
-        y_test,
-    )
-
-
 @pytest.fixture
 def reference_labels(libsvm_clear_winners):
     """The cascade's labels from scikit-learn's own SVCs, one sample at a time."""
@@ -44,9 +33,9 @@ def reference_labels(libsvm_clear_winners):
 
 @pytest.mark.parametrize("margin", [0.3, 0.6, 1.0])
 def test_labels_come_from_the_first_svc_where_it_is_clear_else_the_second(
-    data, margin, reference_labels
+    small_digit_rows, margin, reference_labels
 ):
-    x_train, y_train, x_test, _ = data
+    x_train, y_train, x_test, _ = small_digit_rows
     first, second = {"C": 1.0, "gamma": 0.5}, {"C": 10.0, "gamma": "scale"}
     cascade = SVCCascade(BatchedSVC(**first), BatchedSVC(**second), margin).fit(x_train, y_train)
     expected, routed = reference_labels(x_train, y_train, x_test, margin, first, second)
@@ -55,16 +44,16 @@ def test_labels_come_from_the_first_svc_where_it_is_clear_else_the_second(
     np.testing.assert_array_equal(cascade.predict(x_test), expected)
 
 
-def test_a_larger_margin_sends_more_samples_to_the_second(data):
-    x_train, y_train, x_test, _ = data
+def test_a_larger_margin_sends_more_samples_to_the_second(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
     cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0)).fit(x_train, y_train)
     routed = [cascade.set_params(margin=m).routed_to_second(x_test) for m in (0.3, 0.6, 1.0)]
     assert (routed[0] <= routed[1]).all() and (routed[1] <= routed[2]).all()
     assert routed[0].sum() < routed[2].sum()
 
 
-def test_scores_come_from_whichever_svc_labels_the_sample(data):
-    x_train, y_train, x_test, _ = data
+def test_scores_come_from_whichever_svc_labels_the_sample(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
     cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0)).fit(x_train, y_train)
     routed = cascade.routed_to_second(x_test)
     scores = cascade.decision_function(x_test)
@@ -74,8 +63,8 @@ def test_scores_come_from_whichever_svc_labels_the_sample(data):
     np.testing.assert_array_equal(scores[routed], cascade.second_.decision_function(x_test[routed]))
 
 
-def test_frozen_svcs_are_cascaded_as_fitted(data):
-    x_train, y_train, x_test, _ = data
+def test_frozen_svcs_are_cascaded_as_fitted(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
     first = BatchedSVC(C=1.0).fit(x_train[:200], y_train[:200])
     second = BatchedSVC(C=10.0).fit(x_train, y_train)
     cascade = SVCCascade(FrozenEstimator(first), FrozenEstimator(second)).fit(x_train, y_train)
@@ -86,15 +75,15 @@ def test_frozen_svcs_are_cascaded_as_fitted(data):
     np.testing.assert_array_equal(cascade.predict(x_test), expected)
 
 
-@pytest.mark.parametrize("margin", [0, -1.0, "1"])
-def test_a_margin_that_is_not_positive_is_refused(data, margin):
-    x_train, y_train, *_ = data
+@pytest.mark.parametrize("margin", [0, -1.0, "1", True, None])
+def test_a_margin_that_is_not_positive_is_refused(small_digit_rows, margin):
+    x_train, y_train, *_ = small_digit_rows
     with pytest.raises(ValueError, match="margin must be a positive number, got"):
         SVCCascade(BatchedSVC(), BatchedSVC(), margin).fit(x_train, y_train)
 
 
-def test_the_first_must_be_a_batched_svc_with_the_same_classes(data):
-    x_train, y_train, *_ = data
+def test_the_first_must_be_a_batched_svc_with_the_same_classes(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
     with pytest.raises(TypeError, match="first must be a BatchedSVC, got LogisticRegression"):
         SVCCascade(LogisticRegression(), BatchedSVC()).fit(x_train, y_train)
     other = FrozenEstimator(BatchedSVC().fit(x_train, y_train % 5))
@@ -102,8 +91,8 @@ def test_the_first_must_be_a_batched_svc_with_the_same_classes(data):
         SVCCascade(BatchedSVC(), other).fit(x_train, y_train)
 
 
-def test_the_virtual_sv_method_cascades_its_two_rounds(data, tmp_path):
-    x_train, y_train, x_test, _ = data
+def test_the_virtual_sv_method_cascades_its_two_rounds(small_digit_rows, tmp_path):
+    x_train, y_train, x_test, _ = small_digit_rows
     images = x_train.reshape(-1, 8, 8)
     featurizer = Pixels().fit(images)
     features = featurizer.transform(images)

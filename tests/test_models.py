@@ -14,23 +14,13 @@ from digitrec.models import (
 from digitrec.params import ModelName, TrainParams
 
 
-def features(small_digits):
-    x_train, y_train, x_test, y_test = small_digits
-    return (
-        x_train.reshape(len(x_train), -1) / 16,
-        y_train,
-        x_test.reshape(len(x_test), -1) / 16,
-        y_test,
-    )
-
-
 def test_registry_covers_every_documented_model_name():
     assert set(MODELS) == set(get_args(ModelName))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_each_model_learns_and_is_deterministic(small_digits, name):
-    x_train, y_train, x_test, y_test = features(small_digits)
+def test_each_model_learns_and_is_deterministic(small_digit_rows, name):
+    x_train, y_train, x_test, y_test = small_digit_rows
     params = TrainParams(model=name, hist_gb={"max_iter": 30}, mlp={"early_stopping": False})
     first = build_classifier(params, seed=3).fit(x_train, y_train)
     second = build_classifier(params, seed=3).fit(x_train, y_train)
@@ -47,8 +37,8 @@ def test_seed_reaches_the_random_state():
     assert build_classifier(TrainParams(model="mlp"), seed=9).random_state == 9
 
 
-def test_digit_detector_answers_is_it_this_digit(small_digits):
-    x_train, y_train, x_test, y_test = features(small_digits)
+def test_digit_detector_answers_is_it_this_digit(small_digit_rows):
+    x_train, y_train, x_test, y_test = small_digit_rows
     detector = build_classifier(TrainParams(model="logreg", positive_digit=2), seed=0)
     assert isinstance(detector, DigitDetector)
     detector.fit(x_train, y_train)
@@ -65,8 +55,8 @@ def test_digit_detector_answers_is_it_this_digit(small_digits):
 @pytest.mark.parametrize(
     ("name", "validation"), [("mlp", "validation_accuracy"), ("hist_gb", "validation_loss")]
 )
-def test_iterative_models_expose_their_learning_curve(small_digits, name, validation):
-    x_train, y_train, *_ = features(small_digits)
+def test_iterative_models_expose_their_learning_curve(small_digit_rows, name, validation):
+    x_train, y_train, *_ = small_digit_rows
     params = TrainParams(model=name, hist_gb={"max_iter": 30, "n_iter_no_change": 30})
     model = build_classifier(params, seed=0).fit(x_train, y_train)
     curve = learning_curve(model)
@@ -75,14 +65,14 @@ def test_iterative_models_expose_their_learning_curve(small_digits, name, valida
     assert curve["train_loss"][-1] < curve["train_loss"][0]
 
 
-def test_non_iterative_models_have_an_empty_learning_curve(small_digits):
-    x_train, y_train, *_ = features(small_digits)
+def test_non_iterative_models_have_an_empty_learning_curve(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
     model = build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)
     assert all(column == [] for column in learning_curve(model).values())
 
 
-def test_detector_exposes_only_what_its_classifier_has(small_digits):
-    x_train, y_train, *_ = features(small_digits)
+def test_detector_exposes_only_what_its_classifier_has(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
     params = TrainParams(model="svc", positive_digit=1, svc={"calibrate": False})
     detector = build_classifier(params, 0).fit(x_train, y_train)
     assert not hasattr(detector, "predict_proba")
@@ -90,15 +80,15 @@ def test_detector_exposes_only_what_its_classifier_has(small_digits):
     assert hasattr(build_classifier(TrainParams(model="knn", positive_digit=1), 0), "predict_proba")
 
 
-def test_virtual_support_vectors_need_the_images_and_the_featurizer(small_digits):
-    x_train, y_train, *_ = features(small_digits)
+def test_virtual_support_vectors_need_the_images_and_the_featurizer(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
     params = TrainParams(svc={"virtual_shift": 1, "calibrate": False})
     with pytest.raises(ValueError, match="training images and featurizer"):
         fit_classifier(params, 0, x_train, y_train)
 
 
-def test_virtual_support_vectors_only_change_the_svc(small_digits):
-    x_train, y_train, x_test, _ = features(small_digits)
+def test_virtual_support_vectors_only_change_the_svc(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
     params = TrainParams(model="knn", svc={"virtual_shift": 1})  # ignored: not an SVC
     fitted = fit_classifier(params, 0, x_train, y_train)
     expected = build_classifier(params, 0).fit(x_train, y_train)

@@ -1,9 +1,12 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from digitrec import params
+from digitrec import artifact, params
 from digitrec.params import STAGE_KEYS, Params, ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +51,42 @@ def test_dvc_yaml_declares_exactly_the_keys_each_stage_reads():
     for name, stage in stages.items():
         assert tuple(stage["params"]) == STAGE_KEYS[name], name
         assert stage["cmd"].endswith(f"python -m digitrec.stages.{name}")
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+def _module_file(module: str) -> str:
+    return "src/" + module.replace(".", "/") + ".py"
+
+
+def test_evaluate_depends_on_every_module_whose_classes_a_model_holds():
+    """evaluate runs the saved model's code: every class a model file may hold (the
+    artifact's trusted digitrec types) must be a dependency, or a change to it would not
+    re-run evaluate."""
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]["deps"]
+    modules = {name.rsplit(".", 1)[0] for name in artifact.TRUSTED_TYPES}
+    modules = {m for m in modules | set(artifact.TRUSTED_MODULES) if m.startswith("digitrec.")}
+    missing = sorted(f for f in map(_module_file, modules) if not _covered(f, deps))
+    assert not missing
+
+
+@pytest.mark.parametrize("stage", ["train", "search"])
+def test_stages_that_fit_classifiers_depend_on_all_the_classifier_code(stage):
+    """digitrec.models and every digitrec module it imports (params aside: those are
+    declared as params) decide the fitted classifier."""
+    code = (
+        "import sys, digitrec.models; print(*(m for m in sys.modules if m.startswith('digitrec')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    plumbing = {"digitrec", "digitrec.params"}
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    missing = sorted(_module_file(m) for m in set(imported) - plumbing)
+    assert not [f for f in missing if not _covered(f, deps)]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ how many samples reach the final SVM, for a range of margins.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from scipy import sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -45,8 +47,9 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
         self.margin = margin
 
     def fit(self, X, y):
-        if not (isinstance(self.margin, int | float) and self.margin > 0):
-            raise ValueError(f"margin must be a positive number, got {self.margin!r}")
+        margin = self.margin
+        if isinstance(margin, bool) or not (isinstance(margin, Real) and margin > 0):
+            raise ValueError(f"margin must be a positive number, got {margin!r}")
         first = clone(self.first).fit(X, y)
         if not hasattr(first, "clear_winners"):
             raise TypeError(f"first must be a BatchedSVC, got {type(first).__name__}")
