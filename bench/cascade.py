@@ -12,8 +12,10 @@ SVM leaves to the final one, the errors of the cascade, of the final SVM alone a
 first SVM alone, how many of the cascade's labels differ from the final SVM's, and the
 time to label the held-out features (BLAS threads: ``--threads``).
 
-``--cache FILE`` keeps the fitted cascade (joblib) and reuses it when it exists and was
-fitted on the same split.
+``--first-features K`` fits the first SVM on the K leading features (PCA components) only,
+as ``train.svc.cascade_features`` does. ``--cache FILE`` keeps the fitted cascade (joblib)
+and reuses it when it was fitted on the same split (refitting only the first SVM when K
+differs).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
@@ -31,24 +35,31 @@ from digitrec import io, params, paths
 from digitrec.models import fit_classifier
 
 
-def fit_cascade(project: Path, validation: int):
+def load_split(project: Path, validation: int):
+    """The project's train params and training data, and a stratified held-out split."""
     p = params.load("train", project / params.PARAMS_FILE)
-    svc = p.train.svc.model_copy(update={"cascade_margin": 1.0})
-    train = p.train.model_copy(update={"svc": svc})
-    params.TrainParams.model_validate(train.model_dump())  # the recipe must allow a cascade
     features, labels = io.load_arrays(project / paths.FEATURES, "train_features", "train_labels")
-    featurizer = io.load_joblib(project / paths.FEATURES / paths.TRANSFORMER)
-    (images,) = io.load_arrays(project / paths.PROCESSED, "train_images", mmap=True)
     fit, held_out = train_test_split(
         np.arange(len(labels)), test_size=validation, stratify=labels, random_state=p.seed
     )
+    return p, features, labels, fit, held_out
+
+
+def fit_cascade(project: Path, p, features, labels, fit, first_features):
+    """Both rounds of the virtual SV method on the ``fit`` rows, as an SVCCascade."""
+    svc = p.train.svc.model_copy(update={"cascade_margin": 1.0, "cascade_features": first_features})
+    train = params.TrainParams.model_validate(  # the recipe must allow a cascade
+        p.train.model_copy(update={"svc": svc}).model_dump()
+    )
+    featurizer = io.load_joblib(project / paths.FEATURES / paths.TRANSFORMER)
+    (images,) = io.load_arrays(project / paths.PROCESSED, "train_images", mmap=True)
     start = time.perf_counter()
     with threadpool_limits(limits=1):
         cascade = fit_classifier(
             train, p.seed, features[fit], labels[fit], np.asarray(images[fit]), featurizer
         )
     print(f"fitted on {len(fit)} training images in {time.perf_counter() - start:.0f} s")
-    return {"cascade": cascade, "held_out": held_out}, features[held_out], labels[held_out]
+    return cascade
 
 
 def main() -> None:
@@ -56,30 +67,37 @@ def main() -> None:
     ap.add_argument("--project", type=Path, default=Path("."))
     ap.add_argument("--validation", type=int, default=10_000, help="held-out training images")
     ap.add_argument("--margins", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0, 1.5])
+    ap.add_argument(
+        "--first-features",
+        type=int,
+        help="train.svc.cascade_features; 0 = the first round (default: the project's)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, help="keep the fitted cascade here (joblib)")
     args = ap.parse_args()
 
-    fitted = None
-    if args.cache and args.cache.exists():
-        fitted = joblib.load(args.cache)
-    if fitted is None or len(fitted["held_out"]) != args.validation:
-        fitted, x, y = fit_cascade(args.project, args.validation)
-        if args.cache:
-            joblib.dump(fitted, args.cache)
-    else:
-        features, labels = io.load_arrays(
-            args.project / paths.FEATURES, "train_features", "train_labels"
-        )
-        x, y = features[fitted["held_out"]], labels[fitted["held_out"]]
-    cascade = fitted["cascade"]
+    p, features, labels, fit, held_out = load_split(args.project, args.validation)
+    k = p.train.svc.cascade_features if args.first_features is None else args.first_features
+    k = k or None  # 0: the first round itself
+    cached = joblib.load(args.cache) if args.cache and args.cache.exists() else {}
+    cascade = cached.get("cascade")
+    if cascade is None or cached.get("held_out") != len(held_out):
+        cascade = fit_cascade(args.project, p, features, labels, fit, k)
+    elif cascade.first_features != k:  # the same final SVM; only the first is fitted again
+        probe = clone(cascade.first_.estimator)
+        first = probe.fit(features[fit] if k is None else features[fit, :k], labels[fit])
+        cascade.first_ = FrozenEstimator(first)
+        cascade.set_params(first=cascade.first_, first_features=k)
+    if args.cache:
+        joblib.dump({"cascade": cascade, "held_out": len(held_out)}, args.cache)
+    x, y = features[held_out], labels[held_out]
     first, second = cascade.first_.estimator, cascade.second_.estimator
 
     with threadpool_limits(limits=args.threads):
         start = time.perf_counter()
         final = second.predict(x)
         final_s = time.perf_counter() - start
-        alone = first.predict(x)
+        alone = first.predict(x if k is None else x[:, :k])
         rows = []
         for margin in args.margins:
             cascade.set_params(margin=margin)
@@ -91,8 +109,9 @@ def main() -> None:
 
     n = len(y)
     print(
-        f"{n} held-out training images; support vectors: first SVM {len(first.support_)}, "
-        f"final SVM {len(second.support_)}; {args.threads} BLAS threads"
+        f"{n} held-out training images; first SVM: {len(first.support_)} support vectors of "
+        f"{first.shape_fit_[1]} features; final SVM: {len(second.support_)} of "
+        f"{second.shape_fit_[1]}; {args.threads} BLAS threads"
     )
     print(
         f"final SVM alone: {(final != y).sum()} errors ({(final != y).mean():.2%}), {final_s:.2f} s"

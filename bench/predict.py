@@ -42,7 +42,9 @@ class ReferenceCascade(SVCCascade):
     def _routes(self, X):
         X = check_array(X, accept_sparse="csr")
         first = copy.copy(getattr(self.first_, "estimator", self.first_))
-        dec = first.set_params(decision_function_shape="ovo").decision_function(X)
+        k = getattr(self, "first_features", None)
+        x = X if k is None else X[:, :k]
+        dec = first.set_params(decision_function_shape="ovo").decision_function(x)
         if len(self.classes_) == 2:  # scikit-learn flips the sign of libsvm's binary value
             dec = -dec[:, None]
         return X, _clear_winners(dec, self.margin, len(self.classes_))

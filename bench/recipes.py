@@ -67,7 +67,7 @@ RECIPES: dict[str, list[str]] = {
         "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
         "featurize.pca.n_components=200", "train.svc.calibrate=false",
         "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
-        "train.svc.cascade_margin=0.75",
+        "train.svc.cascade_features=40", "train.svc.cascade_margin=1.0",
     ],
 }  # fmt: skip
 
@@ -84,7 +84,9 @@ def describe(overrides: list[str]) -> dict[str, str]:
         model += f" + virtual SVs ({values['train.svc.virtual_shift']} px, "
         model += f"{values.get('train.svc.virtual_directions', '8')} directions)"
     if "train.svc.cascade_margin" in values:
-        model += f", first-round SVM where clear by {values['train.svc.cascade_margin']}"
+        first = values.get("train.svc.cascade_features")
+        model += f", an SVC on the first {first} components" if first else ", first-round SVM"
+        model += f" where clear by {values['train.svc.cascade_margin']}"
     if "train.positive_digit" in values:
         model += f" (is it a {values['train.positive_digit']}?)"
     return {"dataset": values.get("fetch.dataset", "digits"), "features": features, "model": model}

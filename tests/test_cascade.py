@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
@@ -42,6 +43,32 @@ def test_labels_come_from_the_first_svc_where_it_is_clear_else_the_second(
     assert 0 < routed.sum() < len(routed)  # both routes are taken
     np.testing.assert_array_equal(cascade.routed_to_second(x_test), routed)
     np.testing.assert_array_equal(cascade.predict(x_test), expected)
+
+
+def test_the_first_svc_may_see_only_the_leading_features(small_digit_rows, libsvm_clear_winners):
+    x_train, y_train, x_test, _ = small_digit_rows
+    cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0), 0.5, first_features=20)
+    cascade.fit(x_train, y_train)
+    assert cascade.first_.shape_fit_ == (len(x_train), 20)
+    assert cascade.second_.shape_fit_ == x_train.shape
+    first = SVC(C=1.0).fit(x_train[:, :20], y_train)
+    winners = libsvm_clear_winners(first, x_test[:, :20], 0.5)
+    routed = winners < 0
+    assert 0 < routed.sum() < len(routed)
+    np.testing.assert_array_equal(cascade.routed_to_second(x_test), routed)
+    expected = np.where(routed, cascade.second_.predict(x_test), first.classes_[winners])
+    np.testing.assert_array_equal(cascade.predict(x_test), expected)
+    scores = cascade.decision_function(x_test)
+    np.testing.assert_array_equal(
+        scores[~routed], cascade.first_.decision_function(x_test[~routed, :20])
+    )
+
+
+@pytest.mark.parametrize("first_features", [0, 65, 2.5, "8"])
+def test_first_features_must_be_a_column_count(small_digit_rows, first_features):
+    x_train, y_train, *_ = small_digit_rows
+    with pytest.raises(ValueError, match="first_features must be None or an integer from 1"):
+        SVCCascade(BatchedSVC(), BatchedSVC(), 1.0, first_features).fit(x_train, y_train)
 
 
 def test_a_larger_margin_sends_more_samples_to_the_second(small_digit_rows):
@@ -111,15 +138,40 @@ def test_the_virtual_sv_method_cascades_its_two_rounds(small_digit_rows, tmp_pat
     assert 0 < routed.sum() < len(routed)
     expected = np.where(routed, plain.predict(test), probe.predict(test))
     np.testing.assert_array_equal(cascade.predict(test), expected)
+    # a first SVM of its own on the leading features instead of the first round
+    narrow = fit_with_virtual_svs(
+        BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer,
+        cascade_margin=1.0, cascade_features=16,
+    )  # fmt: skip
+    first = BatchedSVC(C=10.0).fit(features[:, :16], y_train)
+    np.testing.assert_array_equal(narrow.first_.support_, first.support_)
+    np.testing.assert_array_equal(narrow.second_.support_vectors_, plain.support_vectors_)
+    routed = narrow.routed_to_second(test)
+    expected = np.where(routed, plain.predict(test), first.predict(test[:, :16]))
+    np.testing.assert_array_equal(narrow.predict(test), expected)
 
 
-def test_params_build_a_cascade_pipeline_that_round_trips_as_an_artifact(digits, tmp_path):
+@pytest.mark.parametrize("first_features", [None, 8])
+def test_params_build_a_cascade_pipeline_that_round_trips_as_an_artifact(
+    digits, tmp_path, first_features
+):
     images, labels = digits
     svc = {"virtual_shift": 1, "virtual_directions": 4, "calibrate": False, "cascade_margin": 0.5}
+    svc["cascade_features"] = first_features
     params = Params.model_validate({"train": {"model": "svc", "svc": svc}})
     model = fit_pipeline(params, DIGITS, images[:400], labels[:400])
     assert isinstance(model[-1], SVCCascade) and model[-1].margin == 0.5
+    assert model[-1].first_features == first_features
     saved = artifact.load_model(artifact.save_model(tmp_path / "model", model).path)
     test = images[1500:1700]
     np.testing.assert_array_equal(saved.predict(test), model.predict(test))
     assert artifact.model_bytes(saved) == artifact.model_bytes(model)
+
+
+def test_unfitted_models_say_so(small_digit_rows):
+    x_test = small_digit_rows[2]
+    for model in (BatchedSVC(), SVCCascade(BatchedSVC(), BatchedSVC())):
+        with pytest.raises(NotFittedError):
+            model.predict(x_test)
+    with pytest.raises(NotFittedError):
+        BatchedSVC().clear_winners(x_test, 1.0)

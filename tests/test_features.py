@@ -1,11 +1,14 @@
+import pickle
+
 import numpy as np
 import pytest
 from skimage.feature import hog as skimage_hog
 from sklearn import decomposition
 from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion
+from threadpoolctl import threadpool_limits
 
-from digitrec import features, kernels
+from digitrec import artifact, features, kernels
 from digitrec.features import GradientDirections, Hog, Pixels, SequentialFeatureUnion
 
 
@@ -85,11 +88,20 @@ def test_gradient_directions_transformer(digits):
 @pytest.mark.parametrize("whiten", [False, True])
 def test_pca_transforms_exactly_as_scikit_learn(whiten):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 40)) @ rng.normal(size=(40, 40))
+    x = rng.normal(size=(300, 500)) @ rng.normal(size=(500, 500))
     ours = features.PCA(10, whiten=whiten, random_state=0).fit(x)
     theirs = decomposition.PCA(10, whiten=whiten, random_state=0).fit(x)
-    for rows in (x[:1], x[:57], x):
-        np.testing.assert_array_equal(ours.transform(rows), theirs.transform(rows))
+    for threads in (1, 2, 1):  # the mean's projection is kept from the first call
+        with threadpool_limits(limits=threads):
+            for rows in (x[:1], x[:57], x):
+                np.testing.assert_array_equal(ours.transform(rows), theirs.transform(rows))
+    # kept in memory only: the saved model is the same before and after a transform
+    fresh = features.PCA(10, whiten=whiten, random_state=0).fit(x)
+    assert pickle.dumps(fresh) == pickle.dumps(ours)
+    assert artifact.model_bytes(fresh) == artifact.model_bytes(ours)
+    ours.fit(x[:100])  # a refit projects the new mean
+    theirs.fit(x[:100])
+    np.testing.assert_array_equal(ours.transform(x), theirs.transform(x))
     # anything but the plain case goes through scikit-learn's checks
     np.testing.assert_array_equal(ours.transform(x[:5].tolist()), theirs.transform(x[:5]))
     np.testing.assert_array_equal(
@@ -98,4 +110,4 @@ def test_pca_transforms_exactly_as_scikit_learn(whiten):
     with pytest.raises(ValueError, match="features"):
         ours.transform(x[:5, :-1])
     with pytest.raises(ValueError, match="NaN"):
-        ours.transform(np.full((1, 40), np.nan))
+        ours.transform(np.full((1, 500), np.nan))

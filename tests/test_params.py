@@ -107,6 +107,8 @@ def test_stages_that_fit_classifiers_depend_on_all_the_classifier_code(stage):
         ({"train": {"positive_digit": 3, "svc": {"cascade_margin": 1.0, "virtual_shift": 1,
                                                  "calibrate": False}}},
          "train: svc.cascade_margin needs a multi-class SVC"),
+        ({"train": {"svc": {"cascade_features": 40}}},
+         "train.svc: cascade_features = 40 needs a cascade_margin"),
         ({"train": {"knn": {"n_neighbours": 3}}}, "train.knn.n_neighbours: unknown key"),
         ({"seed": -1}, "seed = -1: input should be greater than or equal to 0"),
         ({"compute": {"backend": "spark"}},

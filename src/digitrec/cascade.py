@@ -15,7 +15,7 @@ how many samples reach the final SVM, for a range of margins.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse as sp
@@ -35,22 +35,38 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
         Labels every other sample.
     margin : float, default=1.0
         Positive; larger sends more samples to ``second``.
+    first_features : int or None, default=None
+        ``first`` sees only the first this many columns of ``X`` (with PCA features, the
+        leading components): a smaller ``first`` that reads less per sample. None: all.
 
     ``fit`` fits clones of both on the same data. To cascade classifiers fitted on
     different data (as the virtual SV method does), wrap them in
     :class:`sklearn.frozen.FrozenEstimator`.
     """
 
-    def __init__(self, first: BaseEstimator, second: BaseEstimator, margin: float = 1.0):
+    def __init__(
+        self,
+        first: BaseEstimator,
+        second: BaseEstimator,
+        margin: float = 1.0,
+        first_features: int | None = None,
+    ):
         self.first = first
         self.second = second
         self.margin = margin
+        self.first_features = first_features
 
     def fit(self, X, y):
         margin = self.margin
         if isinstance(margin, bool) or not (isinstance(margin, Real) and margin > 0):
             raise ValueError(f"margin must be a positive number, got {margin!r}")
-        first = clone(self.first).fit(X, y)
+        k = self.first_features
+        if k is not None and not (isinstance(k, Integral) and 1 <= k <= np.shape(X)[1]):
+            raise ValueError(
+                f"first_features must be None or an integer from 1 to the {np.shape(X)[1]} "
+                f"features, got {k!r}"
+            )
+        first = clone(self.first).fit(_columns(X, k), y)
         if not hasattr(first, "clear_winners"):
             raise TypeError(f"first must be a BatchedSVC, got {type(first).__name__}")
         second = clone(self.second).fit(X, y)
@@ -65,10 +81,11 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
 
     def _routes(self, X):
         """``X`` validated, and the class indices from ``first`` (-1: left to ``second``)."""
-        check_is_fitted(self)
+        if not hasattr(self, "first_"):
+            check_is_fitted(self)  # raises NotFittedError
         if not (type(X) is np.ndarray or sp.issparse(X)):  # the SVCs check arrays themselves
             X = check_array(X, accept_sparse="csr")
-        return X, self.first_.clear_winners(X, self.margin)
+        return X, self.first_.clear_winners(_columns(X, self.first_features), self.margin)
 
     def predict(self, X):
         X, winners = self._routes(X)
@@ -84,9 +101,10 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
         X, winners = self._routes(X)
         rest = winners < 0
         scores = None
-        for rows, model in ((~rest, self.first_), (rest, self.second_)):
+        first = _columns(X, self.first_features)
+        for x, rows, model in ((first, ~rest, self.first_), (X, rest, self.second_)):
             if rows.any():
-                part = model.decision_function(X[rows])
+                part = model.decision_function(x[rows])
                 if scores is None:
                     scores = np.empty((len(winners), *part.shape[1:]), dtype=part.dtype)
                 scores[rows] = part
@@ -95,3 +113,7 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
     def routed_to_second(self, X) -> np.ndarray:
         """Whether each sample is labelled by ``second``."""
         return self._routes(X)[1] < 0
+
+
+def _columns(X, k: int | None):
+    return X if k is None else X[:, :k]

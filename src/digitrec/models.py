@@ -159,7 +159,7 @@ def fit_classifier(
     return fit_with_virtual_svs(
         classifier, probe, np.asarray(images), features, np.asarray(labels), featurizer,
         pixels=params.svc.virtual_shift, directions=params.svc.virtual_directions,
-        cascade_margin=params.svc.cascade_margin,
+        cascade_margin=params.svc.cascade_margin, cascade_features=params.svc.cascade_features,
     )  # fmt: skip
 
 

@@ -107,13 +107,24 @@ class SvcParams(Section):
         "whose vote is won by this margin in every duel, the final SVM the rest; null = off",
     )
 
+    cascade_features: int | None = Field(
+        None,
+        ge=1,
+        description="with cascade_margin: the first SVM is fitted on only this many leading "
+        "features (PCA components) instead of being the first round; null = the first round",
+    )
+
     @model_validator(mode="after")
     def _cascade_needs_virtual(self) -> SvcParams:
         if self.cascade_margin is not None and not (self.virtual_shift and not self.calibrate):
             raise ValueError(
-                f"cascade_margin = {self.cascade_margin!r} needs virtual_shift >= 1 (its "
-                f"first SVM is the virtual SV method's first round) and calibrate: false; "
+                f"cascade_margin = {self.cascade_margin!r} needs virtual_shift >= 1 (the "
+                f"cascade's SVMs are the virtual SV method's) and calibrate: false; "
                 f"got virtual_shift = {self.virtual_shift}, calibrate = {self.calibrate}"
+            )
+        if self.cascade_features is not None and self.cascade_margin is None:
+            raise ValueError(
+                f"cascade_features = {self.cascade_features} needs a cascade_margin; got null"
             )
         return self
 

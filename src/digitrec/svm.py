@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse as sp
 from sklearn.svm import SVC
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 # Rows of the kernel matrix computed at once: bounds memory (rows x support vectors).
@@ -70,12 +69,13 @@ class BatchedSVC(SVC):
             and X.dtype == np.float64
             and X.ndim == 2
             and len(X)
+            and hasattr(self, "support_vectors_")  # fitted (else scikit-learn says so)
             and self._batched()
             and not hasattr(self, "feature_names_in_")
+            and X.shape[1] == self.shape_fit_[1]
+            and np.isfinite(X).all()
         ):
-            check_is_fitted(self)
-            if X.shape[1] == self.shape_fit_[1] and np.isfinite(X).all():
-                return np.ascontiguousarray(X)
+            return np.ascontiguousarray(X)
         return super()._validate_for_predict(X)
 
     def _dense_decision_function(self, X):
@@ -132,10 +132,23 @@ def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.nd
     return np.tanh(svc._gamma * dot + svc.coef0)
 
 
-def _class_blocks(svc: SVC) -> list[slice]:
+def _class_blocks(svc: SVC) -> tuple[slice, ...]:
     """Each class's support vectors: consecutive rows of ``support_vectors_``."""
-    starts = np.concatenate([[0], np.cumsum(svc._n_support)])
-    return [slice(int(a), int(b)) for a, b in pairwise(starts)]
+    return _blocks(tuple(int(n) for n in svc._n_support))
+
+
+@cache
+def _blocks(counts: tuple[int, ...]) -> tuple[slice, ...]:
+    starts = [0, *accumulate(counts)]
+    return tuple(slice(a, b) for a, b in pairwise(starts))
+
+
+@cache
+def _pairs(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one-vs-one pairs (i, j), i < j, in libsvm's order: two index arrays."""
+    first, second = np.triu_indices(n_classes, k=1)
+    first.flags.writeable = second.flags.writeable = False  # shared by every call
+    return first, second
 
 
 def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
@@ -146,7 +159,7 @@ def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
     blocks = _class_blocks(svc)
     coef = svc._dual_coef_  # (n_classes - 1, n_SV): libsvm's sv_coef
     n_classes = len(blocks)
-    first, second = np.triu_indices(n_classes, k=1)  # the pairs (i, j), i < j, in order
+    first, second = _pairs(n_classes)
     out = np.empty((len(X), len(first)))
     for start in range(0, len(X), BLOCK_ROWS):
         rows = slice(start, start + BLOCK_ROWS)
@@ -161,7 +174,7 @@ def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
 @cache
 def _pair_matrices(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Indicator matrices (n_pairs, n_classes) of each pair's first and second class."""
-    first, second = np.triu_indices(n_classes, k=1)
+    first, second = _pairs(n_classes)
     eye = np.eye(n_classes)
     first, second = eye[first], eye[second]
     first.flags.writeable = second.flags.writeable = False  # shared by every call
@@ -293,7 +306,7 @@ def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.n
     blocks = _class_blocks(svc)
     coef = svc._dual_coef_
     n_classes, m = len(blocks), len(coef)
-    first, second = np.triu_indices(n_classes, k=1)
+    first, second = _pairs(n_classes)
     u = UNIT_ROUNDOFF_32
     length = max(b.stop - b.start for b in blocks) + 1
     gamma_l = length * u / (1 - length * u)
@@ -323,7 +336,7 @@ def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.n
 def _duels(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Each class's one-vs-one pairs (n_classes, n_classes - 1) and the sign that turns
     the pair's decision value into one in that class's favour."""
-    first, second = np.triu_indices(n_classes, k=1)
+    first, second = _pairs(n_classes)
     pairs = np.array([np.flatnonzero((first == c) | (second == c)) for c in range(n_classes)])
     signs = np.where(first[pairs] == np.arange(n_classes)[:, None], 1.0, -1.0)
     pairs.flags.writeable = signs.flags.writeable = False

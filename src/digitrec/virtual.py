@@ -71,6 +71,7 @@ def fit_with_virtual_svs(
     pixels: int = 1,
     directions: int = 8,
     cascade_margin: float | None = None,
+    cascade_features: int | None = None,
 ) -> BaseEstimator:
     """Fit ``probe`` (an SVC) on all the training data, then a clone of ``classifier`` on
     its support vectors and their shifted copies.
@@ -78,7 +79,9 @@ def fit_with_virtual_svs(
     ``images`` are the preprocessed training images whose rows of ``features`` are
     ``featurizer.transform(images)`` (``featurizer`` is already fitted). With a
     ``cascade_margin``, returns an :class:`~digitrec.cascade.SVCCascade` of both rounds:
-    the fitted probe labels the samples it is clear about by that margin.
+    the fitted probe labels the samples it is clear about by that margin. With
+    ``cascade_features`` too, a clone of ``probe`` fitted on only that many leading
+    feature columns takes the probe's place there.
     """
     fitted_probe = clone(probe).fit(features, labels)
     sv = support_indices(fitted_probe)
@@ -88,5 +91,10 @@ def fit_with_virtual_svs(
     final = clone(classifier).fit(X, y)
     if cascade_margin is None:
         return final
-    cascade = SVCCascade(FrozenEstimator(fitted_probe), FrozenEstimator(final), cascade_margin)
+    first = fitted_probe
+    if cascade_features is not None:
+        first = clone(probe).fit(features[:, :cascade_features], labels)
+    cascade = SVCCascade(
+        FrozenEstimator(first), FrozenEstimator(final), cascade_margin, cascade_features
+    )
     return cascade.fit(X, y)  # both already fitted: this checks and ties them together
