@@ -27,11 +27,11 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from digitrec import io, params, paths
+from digitrec.cascade import SVCCascade
 from digitrec.models import fit_classifier
 
 
@@ -62,6 +62,11 @@ def fit_cascade(project: Path, p, features, labels, fit, first_features):
     return cascade
 
 
+def unfrozen(estimator):
+    """The estimator inside a ``FrozenEstimator``, or ``estimator`` itself."""
+    return getattr(estimator, "estimator", estimator)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--project", type=Path, default=Path("."))
@@ -84,14 +89,13 @@ def main() -> None:
     if cascade is None or cached.get("held_out") != len(held_out):
         cascade = fit_cascade(args.project, p, features, labels, fit, k)
     elif cascade.first_features != k:  # the same final SVM; only the first is fitted again
-        probe = clone(cascade.first_.estimator)
-        first = probe.fit(features[fit] if k is None else features[fit, :k], labels[fit])
-        cascade.first_ = FrozenEstimator(first)
-        cascade.set_params(first=cascade.first_, first_features=k)
+        first = clone(unfrozen(cascade.first_))
+        cascade = SVCCascade(first, cascade.second_, first_features=k)  # second_: frozen
+        cascade.fit(features[fit], labels[fit])
     if args.cache:
         joblib.dump({"cascade": cascade, "held_out": len(held_out)}, args.cache)
     x, y = features[held_out], labels[held_out]
-    first, second = cascade.first_.estimator, cascade.second_.estimator
+    first, second = unfrozen(cascade.first_), unfrozen(cascade.second_)
 
     with threadpool_limits(limits=args.threads):
         start = time.perf_counter()

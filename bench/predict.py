@@ -42,7 +42,7 @@ class ReferenceCascade(SVCCascade):
     def _routes(self, X):
         X = check_array(X, accept_sparse="csr")
         first = copy.copy(getattr(self.first_, "estimator", self.first_))
-        k = getattr(self, "first_features", None)
+        k = self.first_features
         x = X if k is None else X[:, :k]
         dec = first.set_params(decision_function_shape="ovo").decision_function(x)
         if len(self.classes_) == 2:  # scikit-learn flips the sign of libsvm's binary value

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
 
 from digitrec import kernels
+from digitrec.derived import KeepsDerived
 from digitrec.preprocessing import as_images
 
 
@@ -129,7 +130,7 @@ class GradientDirections(_ImageFeatures):
         )
 
 
-class PCA(decomposition.PCA):
+class PCA(KeepsDerived, decomposition.PCA):
     """:class:`sklearn.decomposition.PCA` (the same fit) whose ``transform`` checks the
     common case cheaply: a finite float64 array of the fitted width, from a model fitted
     without feature names. scikit-learn's per-call checks cost about 0.15 ms, as much as
@@ -152,24 +153,10 @@ class PCA(decomposition.PCA):
             and np.isfinite(X).all()
         ):
             out = X @ self.components_.T  # as scikit-learn's _transform
-            out -= self._projected_mean()
+            out -= self._derived(  # mean_ @ components_.T, as scikit-learn computes it
+                "mean_projection",
+                (self.components_, self.mean_),
+                lambda: np.reshape(self.mean_, (1, -1)) @ self.components_.T,
+            )
             return out
         return super().transform(X)
-
-    def _projected_mean(self) -> np.ndarray:
-        """``mean_ @ components_.T`` as scikit-learn computes it, until either changes."""
-        cached = self.__dict__.get(_MEAN_CACHE)
-        if cached is None or cached[0] is not self.components_ or cached[1] is not self.mean_:
-            value = np.reshape(self.mean_, (1, -1)) @ self.components_.T
-            value.flags.writeable = False
-            cached = (self.components_, self.mean_, value)
-            self.__dict__[_MEAN_CACHE] = cached
-        return cached[2]
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop(_MEAN_CACHE, None)
-        return state
-
-
-_MEAN_CACHE = "_projected_mean_cache"

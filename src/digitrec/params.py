@@ -103,10 +103,9 @@ class SvcParams(Section):
     cascade_margin: float | None = Field(
         None,
         gt=0,
-        description="with virtual support vectors: the first-round SVM labels the images "
+        description="with virtual support vectors: the cascade's first SVM labels the images "
         "whose vote is won by this margin in every duel, the final SVM the rest; null = off",
     )
-
     cascade_features: int | None = Field(
         None,
         ge=1,

@@ -22,9 +22,10 @@ from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 import numpy as np
-from scipy import sparse as sp
 from sklearn.svm import SVC
 from threadpoolctl import ThreadpoolController, threadpool_limits
+
+from digitrec.derived import KeepsDerived
 
 # Rows of the kernel matrix computed at once: bounds memory (rows x support vectors).
 BLOCK_ROWS = 512
@@ -38,7 +39,7 @@ SCREEN_MIN_WORK = 1 << 20
 UNIT_ROUNDOFF_32 = float(np.finfo(np.float32).eps) / 2
 
 
-class BatchedSVC(SVC):
+class BatchedSVC(KeepsDerived, SVC):
     """:class:`sklearn.svm.SVC` with a batched, BLAS-backed decision function.
 
     Takes the same parameters and fits the same model. Dense input with the ``linear``,
@@ -52,11 +53,6 @@ class BatchedSVC(SVC):
         # Squared norms of the support vectors, for the RBF kernel (dense fits only)
         self.support_sq_norms_ = None if self._sparse else np.einsum("ij,ij->i", sv, sv)
         return self
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop(_CACHE, None)  # derived float32 arrays: made again on first use
-        return state
 
     def _batched(self) -> bool:
         return self.kernel in ("linear", "poly", "rbf", "sigmoid") and not self._sparse
@@ -87,9 +83,13 @@ class BatchedSVC(SVC):
         if not self._batched():
             return super()._dense_predict(X)
         X = np.asarray(X, dtype=np.float64)
-        if self.kernel == "rbf" and X.size * len(self.support_vectors_) >= SCREEN_MIN_WORK:
+        if self._screens(X):
             return _screened_labels(self, X)
         return _ovo_vote(_ovo_decision(self, X), len(self.classes_))
+
+    def _screens(self, X: np.ndarray) -> bool:
+        """Whether to screen ``X`` in single precision first (RBF, and enough work)."""
+        return self.kernel == "rbf" and X.size * len(self.support_vectors_) >= SCREEN_MIN_WORK
 
     def clear_winners(self, X, margin: float) -> np.ndarray:
         """For each sample, the index (into ``classes_``) of the class that wins every one
@@ -99,9 +99,9 @@ class BatchedSVC(SVC):
         if not margin > 0:
             raise ValueError(f"margin must be a positive number, got {margin!r}")
         X = self._validate_for_predict(X)
-        if self._batched() and not sp.issparse(X):
+        if self._batched():
             X = np.asarray(X, dtype=np.float64)
-            if self.kernel == "rbf" and X.size * len(self.support_vectors_) >= SCREEN_MIN_WORK:
+            if self._screens(X):
                 return _screened(self, X, partial(_margin_block, margin=margin))
             dec = _ovo_decision(self, X)
         elif self._sparse:
@@ -244,10 +244,6 @@ def _vote_block(svc: SVC, X: np.ndarray, dec: np.ndarray, bound: np.ndarray) -> 
     return winner
 
 
-# Where a BatchedSVC keeps its screening arrays; left out of its saved state
-_CACHE = "_screening_cache"
-
-
 class _ScreeningArrays(NamedTuple):
     """The float32 arrays of the screening, made once per fitted model."""
 
@@ -256,13 +252,14 @@ class _ScreeningArrays(NamedTuple):
     coef: np.ndarray  # libsvm's sv_coef, then its magnitudes: (2 (n_classes - 1), n_SV)
 
 
-def _screening_arrays(svc: SVC) -> _ScreeningArrays:
+def _screening_arrays(svc: BatchedSVC) -> _ScreeningArrays:
     """The float32 arrays of ``svc``'s support vectors, made on first use and kept on the
     instance (not saved with it) until ``support_vectors_`` changes, as it does on refit."""
+    return svc._derived("screening", (svc.support_vectors_,), lambda: _make_screening(svc))
+
+
+def _make_screening(svc: SVC) -> _ScreeningArrays:
     sv = svc.support_vectors_
-    cached = svc.__dict__.get(_CACHE)
-    if cached is not None and cached[0] is sv:
-        return cached[1]
     sv_aug = np.empty((len(sv), sv.shape[1] + 2), dtype=np.float32)
     sv_aug[:, :-2] = sv
     sv_aug[:, -2] = 1.0
@@ -271,7 +268,6 @@ def _screening_arrays(svc: SVC) -> _ScreeningArrays:
     arrays = _ScreeningArrays(sv_aug, np.concatenate([coef, np.abs(coef)]).astype(np.float32))
     for array in arrays:
         array.flags.writeable = False
-    svc.__dict__[_CACHE] = (sv, arrays)
     return arrays
 
 
@@ -296,9 +292,9 @@ def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.n
     rounded once on input). With u the float32 unit roundoff and s_max the largest
     support vector norm, it is off by at most e = gamma * (2d + 32) * u * (|x|^2 + s_max^2),
     so each kernel value is off by a relative r = expm1(e) * (1 + 8u) + 8u (exp itself
-    within 8 ulp). A class's part of a
-    decision value, the float32 product sum(coef * K) over L support vectors, is then off by
-    at most (r / (1 - r) + u + 1.01 * gamma_L) * A, with gamma_L = (L + 1) u / (1 - (L + 1) u)
+    within 8 ulp). A class's part of a decision value, the float32 product sum(coef * K)
+    over L support vectors, is then off by at most (r / (1 - r) + u + 1.01 * gamma_L) * A
+    (for r < 1; otherwise there is no bound), with gamma_L = (L + 1) u / (1 - (L + 1) u)
     and A = sum(|coef| * K), computed alongside and enlarged by its own rounding. A 1e-9
     relative slack covers libsvm's own double-precision rounding.
     """
