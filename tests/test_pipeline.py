@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
+from sklearn import config_context
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Perceptron
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
 from digitrec.imagespec import DIGITS
 from digitrec.models import build_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams, TrainParams
 from digitrec.pipeline import (
+    DigitPipeline,
     assemble,
     build_featurizer,
     build_preprocessor,
@@ -70,3 +76,70 @@ def test_featurizer_state_comes_from_training_data_only(small_digits):
 def test_image_spec_refuses_foreign_pipelines():
     with pytest.raises(TypeError, match="not a digitrec model"):
         image_spec(Pipeline([("classifier", build_classifier(TrainParams(), 0))]))
+
+
+class _CountsTagQueries(TransformerMixin, BaseEstimator):
+    """Passes rows through; counts how often scikit-learn asks for its tags."""
+
+    queries = 0
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.shape(X)[1]
+        return self
+
+    def transform(self, X):
+        return X
+
+    def __sklearn_tags__(self):
+        type(self).queries += 1
+        return super().__sklearn_tags__()
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        TrainParams(model="svc"),
+        TrainParams(model="svc", svc={"calibrate": False}),
+        TrainParams(model="logreg"),
+    ],
+)
+def test_digit_pipeline_infers_as_a_pipeline_does(small_digits, train):
+    x_train, y_train, x_test, _ = small_digits
+    model = fit_pipeline(Params(train=train, seed=0), DIGITS, x_train, y_train)
+    assert type(model) is DigitPipeline
+    plain = Pipeline(model.steps)
+    for method in ("predict", "predict_proba", "decision_function"):
+        assert hasattr(model, method) == hasattr(plain, method)
+        if not hasattr(plain, method):
+            continue
+        expected = getattr(plain, method)(x_test)
+        np.testing.assert_array_equal(getattr(model, method)(x_test), expected)
+        with config_context(enable_metadata_routing=True):  # the parent's code
+            np.testing.assert_array_equal(getattr(model, method)(x_test), expected)
+
+
+def test_digit_pipeline_skips_only_the_tag_queries(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
+    steps = [("pass", _CountsTagQueries()), ("classifier", Perceptron(random_state=0))]
+    model = DigitPipeline(steps).fit(x_train, y_train)
+    _CountsTagQueries.queries = 0
+    labels = model.predict(x_test)
+    assert _CountsTagQueries.queries == 0
+    np.testing.assert_array_equal(labels, Pipeline(model.steps).predict(x_test))
+    assert _CountsTagQueries.queries > 0  # what scikit-learn's Pipeline does on every call
+
+
+def test_digit_pipeline_methods_follow_the_last_step(small_digit_rows):
+    x_train, y_train, _, _ = small_digit_rows
+    perceptron = DigitPipeline([("classifier", Perceptron())]).fit(x_train, y_train)
+    assert hasattr(perceptron, "decision_function") and not hasattr(perceptron, "predict_proba")
+    knn = DigitPipeline([("classifier", KNeighborsClassifier())]).fit(x_train, y_train)
+    assert hasattr(knn, "predict_proba") and not hasattr(knn, "decision_function")
+
+
+def test_unfitted_digit_pipeline_says_so(small_digit_rows):
+    _, _, x_test, _ = small_digit_rows
+    model = DigitPipeline([("pass", _CountsTagQueries()), ("classifier", Perceptron())])
+    for method in ("predict", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(model, method)(x_test)

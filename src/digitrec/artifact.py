@@ -56,6 +56,7 @@ PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
 # state (trees, KD/ball trees, distance metrics, calibrators, the MLP's optimiser).
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        "digitrec.pipeline.DigitPipeline",
         "digitrec.imagespec.ImageSpec",
         "digitrec.preprocessing.ImageScaler",
         "digitrec.preprocessing.Deskew",

@@ -7,15 +7,60 @@ training data only, and :func:`assemble` joins the fitted pieces. The result is 
 
 from __future__ import annotations
 
+from sklearn import get_config
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.metaestimators import available_if
 
 from digitrec.features import PCA, GradientDirections, Hog, Pixels, SequentialFeatureUnion
 from digitrec.imagespec import ImageSpec
 from digitrec.models import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
 from digitrec.preprocessing import Center, Deskew, ImageScaler
+
+
+class DigitPipeline(Pipeline):
+    """The model: a :class:`sklearn.pipeline.Pipeline` from raw images to labels whose
+    ``predict``, ``predict_proba`` and ``decision_function`` skip scikit-learn's per-call
+    check that the pipeline is fitted once its last step is.
+
+    scikit-learn's check asks every step for its tags: about 180k instructions (some
+    60 µs), a sixth of the time it takes to predict one MNIST image. The steps run as in
+    ``Pipeline``, so the results are the same (tests/test_pipeline.py); with routed
+    parameters or metadata routing on, or an unfitted last step, it is the parent's code.
+    """
+
+    def predict(self, X, **params):
+        return self._infer("predict", X, params)
+
+    @available_if(lambda self: hasattr(self._final_estimator, "predict_proba"))
+    def predict_proba(self, X, **params):
+        return self._infer("predict_proba", X, params)
+
+    @available_if(lambda self: hasattr(self._final_estimator, "decision_function"))
+    def decision_function(self, X, **params):
+        return self._infer("decision_function", X, params)
+
+    def _infer(self, method: str, X, params: dict):
+        last = self._final_estimator
+        if (
+            params
+            or get_config()["enable_metadata_routing"]
+            or last == "passthrough"
+            or not _has_fitted_state(last)
+        ):
+            return getattr(super(), method)(X, **params)
+        for _, _, transform in self._iter(with_final=False):
+            X = transform.transform(X)
+        return getattr(last, method)(X)
+
+
+def _has_fitted_state(estimator) -> bool:
+    """scikit-learn's own test of a fitted estimator, without asking for its tags."""
+    if hasattr(estimator, "__sklearn_is_fitted__"):
+        return estimator.__sklearn_is_fitted__()
+    return any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
 
 
 def build_preprocessor(spec: ImageSpec, params: PreprocessParams) -> Pipeline:
@@ -53,12 +98,14 @@ def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
     return Pipeline(steps)
 
 
-def assemble(preprocessor: Pipeline, featurizer: Pipeline, classifier: BaseEstimator) -> Pipeline:
-    """Join fitted pieces into one fitted Pipeline: raw image -> label."""
-    return Pipeline([*preprocessor.steps, *featurizer.steps, ("classifier", classifier)])
+def assemble(
+    preprocessor: Pipeline, featurizer: Pipeline, classifier: BaseEstimator
+) -> DigitPipeline:
+    """Join fitted pieces into one fitted pipeline: raw image -> label."""
+    return DigitPipeline([*preprocessor.steps, *featurizer.steps, ("classifier", classifier)])
 
 
-def fit_pipeline(params: Params, spec: ImageSpec, images, labels) -> Pipeline:
+def fit_pipeline(params: Params, spec: ImageSpec, images, labels) -> DigitPipeline:
     """Fit the whole model on raw training images in one go, exactly as the preprocess,
     featurize and train stages do piece by piece (for cross-validation and search)."""
     preprocessor = build_preprocessor(spec, params.preprocess).fit(images)

@@ -134,7 +134,7 @@ def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.nd
 
 def _class_blocks(svc: SVC) -> tuple[slice, ...]:
     """Each class's support vectors: consecutive rows of ``support_vectors_``."""
-    return _blocks(tuple(int(n) for n in svc._n_support))
+    return _blocks(tuple(svc._n_support.tolist()))
 
 
 @cache

@@ -5,7 +5,6 @@ and ``shift`` (``order=1``, ``mode="constant"``) image by image.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from digitrec.kernels._validation import _check_images, _check_values
 
@@ -55,6 +54,15 @@ def _floor_frac(s):
     return k, f
 
 
+def _view(flat: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """A read-only strided view of the contiguous float64 array ``flat``: what
+    ``numpy.lib.stride_tricks.as_strided`` returns, at a quarter of its cost (about 1
+    against 4.5 µs, paid on every call)."""
+    view = np.ndarray(shape, dtype=np.float64, buffer=flat, strides=strides)
+    view.flags.writeable = False
+    return view
+
+
 def _geometry_chunks(images, out):
     """Yield (float64 C-contiguous chunk, matching slice of ``out``) pairs."""
     n, height, width = images.shape
@@ -102,9 +110,7 @@ class _RowShifter:
         self.padded = np.zeros((max_rows, self.stride))  # padding is never written
         flat = self.padded.reshape(-1)
         # every run of width + 1 consecutive values of the flattened padded rows
-        self.windows = as_strided(
-            flat, shape=(flat.size - width, width + 1), strides=(8, 8), writeable=False
-        )
+        self.windows = _view(flat, shape=(flat.size - width, width + 1), strides=(8, 8))
         self.edges = np.array([-1, 0, width - 2, width - 1])
 
     def __call__(self, x, shift, out):
@@ -210,11 +216,8 @@ class _Translator:
         flat = self.padded.reshape(-1)
         row_stride = self.padded_shape[1]
         span = height * row_stride + width  # offset of a window's last element
-        self.windows = as_strided(
-            flat,
-            shape=(flat.size - span, height + 1, width + 1),
-            strides=(8, 8 * row_stride, 8),
-            writeable=False,
+        self.windows = _view(
+            flat, shape=(flat.size - span, height + 1, width + 1), strides=(8, 8 * row_stride, 8)
         )
 
     def _axis(self, neg_shift, length, pad):

@@ -23,12 +23,13 @@ _COMPRESS_BELOW = 0.5
 
 # scikit-image's block normalisation epsilon.
 _EPS = 1e-5
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def _check_hog_params(orientations, pixels_per_cell, cells_per_block, block_norm):
     if (
-        not isinstance(orientations, numbers.Integral)
-        or isinstance(orientations, bool)
+        isinstance(orientations, bool)
+        or not (type(orientations) is int or isinstance(orientations, numbers.Integral))
         or orientations < 1
     ):
         raise ValueError(f"orientations must be a positive integer, got {orientations!r}")
@@ -257,7 +258,7 @@ class _HogWorkspace:
         # sure entry, instead of -1.
         table = self.table
         half = table.size // 2
-        tiny = np.finfo(np.float64).tiny
+        tiny = _TINY
         np.multiply(g_col, g_row, out=tmp)
         tmp += 0.0
         np.copysign(g_col, tmp, out=tmp)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
+
+# dtype kinds of real numbers: bool, signed and unsigned integers, floats
+_REAL_KINDS = "biuf"
 
 
 def _check_images(images, *, name: str = "images") -> np.ndarray:
@@ -12,6 +16,14 @@ def _check_images(images, *, name: str = "images") -> np.ndarray:
 
     Values are checked chunk by chunk (``_check_values``), while the chunk is in cache.
     """
+    if (  # the common case, checked cheaply: a 3-D ndarray of a real dtype
+        type(images) is np.ndarray
+        and images.ndim == 3
+        and images.dtype.kind in _REAL_KINDS
+        and images.shape[1] >= 1
+        and images.shape[2] >= 1
+    ):
+        return images
     images = np.asarray(images)
     if images.dtype == object or not (
         np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_
@@ -39,13 +51,16 @@ def _check_values(chunk: np.ndarray, *, non_negative: bool, why: str = "") -> No
     if chunk.size == 0:
         return
     low = chunk.min()
-    if chunk.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(chunk.max())):
+    if chunk.dtype.kind == "f" and not (math.isfinite(low) and math.isfinite(chunk.max())):
         raise ValueError("images contain NaN or infinite values")
     if non_negative and low < 0:
         raise ValueError(f"{why}non-negative images are required, got a value of {low:g}")
 
 
 def _check_pair(value, name: str) -> tuple[int, int]:
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is type(value[1]) is int:
+        if value[0] >= 1 and value[1] >= 1:  # the common case, checked cheaply
+            return value
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value, value)
     try:
