@@ -6,8 +6,8 @@
 The reference is the very same fitted model with digitrec's ``BatchedSVC`` and
 ``BatchedCalibratedClassifierCV`` turned back into scikit-learn's ``SVC`` and
 ``CalibratedClassifierCV`` (same fitted state, libsvm's per-sample decision function),
-digitrec's ``PCA`` into scikit-learn's, and a cascade routes by scikit-learn's decision
-values.
+digitrec's ``PCA`` and ``DigitPipeline`` into scikit-learn's ``PCA`` and ``Pipeline``, and
+a cascade routes by scikit-learn's decision values.
 Prints, for both: the time to predict the whole test set (best of --repeat, on --threads
 BLAS threads; libsvm itself uses one) and the median time for one image (in-process, after
 load, one BLAS thread), their ratios, and whether the predictions are identical (they must
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import decomposition
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
@@ -32,6 +33,7 @@ from digitrec import artifact
 from digitrec.calibration import BatchedCalibratedClassifierCV
 from digitrec.cascade import SVCCascade
 from digitrec.features import PCA
+from digitrec.pipeline import DigitPipeline
 from digitrec.svm import BatchedSVC, _clear_winners
 
 
@@ -51,6 +53,7 @@ class ReferenceCascade(SVCCascade):
 
 
 REFERENCE = {
+    DigitPipeline: Pipeline,
     PCA: decomposition.PCA,
     BatchedSVC: SVC,
     BatchedCalibratedClassifierCV: CalibratedClassifierCV,

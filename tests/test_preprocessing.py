@@ -35,6 +35,7 @@ def test_scaler_accepts_flat_rows(digits):
             r"expected images of shape \(n_images, height, width\) or \(n_images, 64\)",
         ),
         (np.array([["a"] * 64]), "expected numeric image data"),
+        (np.zeros((2, 8, 8), dtype=complex), r"expected numeric image data \(real numbers\)"),
     ],
 )
 def test_scaler_rejects_what_the_model_was_not_trained_on(digits, bad, message):

@@ -21,10 +21,8 @@ def as_images(X, shape: tuple[int, int] | None = None, cast: bool = True) -> np.
     Accepts (n, h, w) images, or (n, h*w) rows when ``shape`` is given.
     """
     X = np.asarray(X)
-    if X.dtype == object or not (
-        np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.bool_)
-    ):
-        raise ValueError(f"expected numeric image data, got dtype {X.dtype}")
+    if X.dtype.kind not in "biuf":  # bool, signed and unsigned integers, floats
+        raise ValueError(f"expected numeric image data (real numbers), got dtype {X.dtype}")
     if X.ndim == 2 and shape is not None and X.shape[1] == shape[0] * shape[1]:
         X = X.reshape(len(X), *shape)
     if X.ndim != 3:

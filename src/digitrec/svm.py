@@ -123,10 +123,13 @@ def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.nd
     dot = X @ sv.T
     if svc.kernel == "linear":
         return dot
-    if svc.kernel == "rbf":
-        sq = np.einsum("ij,ij->i", X, X)[:, None] + sv_sq[None, :] - 2.0 * dot
+    if svc.kernel == "rbf":  # exp(-gamma (|x|^2 + |s|^2 - 2 x.s)), in place
+        sq = np.add(np.einsum("ij,ij->i", X, X)[:, None], sv_sq[None, :])
+        dot *= 2.0
+        sq -= dot
         np.maximum(sq, 0.0, out=sq)
-        return np.exp(-svc._gamma * sq, out=sq)
+        sq *= -svc._gamma
+        return np.exp(sq, out=sq)
     if svc.kernel == "poly":
         return (svc._gamma * dot + svc.coef0) ** svc.degree
     return np.tanh(svc._gamma * dot + svc.coef0)
