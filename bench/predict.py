@@ -90,14 +90,56 @@ def timed(fn, repeat: int) -> float:
     return best
 
 
-def one_image_ms(predict, images: np.ndarray, n: int) -> float:
+def one_image_times(predict, images: np.ndarray, n: int) -> np.ndarray:
+    """Seconds for each of ``n`` one-image calls, over the images in order."""
     predict(images[:1])  # warm-up
-    times = []
+    times = np.empty(n)
     for i in range(n):
         start = time.perf_counter()
         predict(images[i % len(images)][None])
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+        times[i] = time.perf_counter() - start
+    return times
+
+
+def one_image_ms(predict, images: np.ndarray, n: int) -> float:
+    return 1000 * float(np.median(one_image_times(predict, images, n)))
+
+
+def breakdown(model, images: np.ndarray, n: int) -> None:
+    """Where one image's time goes: each step timed alone over the same images and, for a
+    cascade, the median call by route (labelled by the first SVM, the image right after
+    one sent on, whose data the final SVM's reads have evicted, and sent on)."""
+    images = images[:n]
+    print(f"one image, median ms over {n} test images in order (one BLAS thread):")
+    with threadpool_limits(limits=1):
+        x = images
+        for name, step in model.steps:
+            method = step.transform if name != model.steps[-1][0] else step.predict
+            ms = one_image_ms(method, x, n)
+            print(f"  step {name}: {ms:.3f}")
+            if name != model.steps[-1][0]:
+                x = step.transform(x)
+        last = model.steps[-1][1]
+        plain = Pipeline(model.steps)  # scikit-learn's, with its per-call checks
+        times, plain_times = np.empty(n), np.empty(n)
+        model.predict(images[:1])
+        for i in range(n):  # the two in turn, image by image (the same noise), first in turn
+            pair = ((model, times), (plain, plain_times))
+            for p, out in pair if i % 2 else pair[::-1]:
+                start = time.perf_counter()
+                p.predict(images[i][None])
+                out[i] = 1000 * (time.perf_counter() - start)
+        print(f"  whole pipeline: {np.median(times):.3f}")
+        print(f"  the same steps in scikit-learn's Pipeline: {np.median(plain_times):.3f}")
+        if hasattr(last, "routed_to_second"):
+            sent = last.routed_to_second(x)
+            after = np.r_[False, sent[:-1]] & ~sent
+            for label, rows in [
+                ("labelled by the first SVM, not right after one sent on", ~sent & ~after),
+                ("right after an image sent on", after),
+                ("sent on to the final SVM", sent),
+            ]:
+                print(f"  {label} ({rows.mean():.1%}): {np.median(times[rows]):.3f}")
 
 
 def main() -> None:
@@ -107,9 +149,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="whole-set runs; the best counts")
     ap.add_argument("--single", type=int, default=200, help="one-image calls; the median counts")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for the whole set")
+    ap.add_argument(
+        "--breakdown", action="store_true", help="only time one image step by step and by route"
+    )
     args = ap.parse_args()
     model = artifact.load_model(args.model)
     images = np.load(args.images / "test_images.npy")
+    if args.breakdown:
+        breakdown(model, images, args.single)
+        return
     reference = as_reference(model)
     method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
     rows = {}
