@@ -145,7 +145,10 @@ def test_hog_n_features():
         ),
         (np.zeros((2, 64)), {}, r"3-D array.*got an array of shape \(2, 64\)"),
         (np.array([[["a"]]]), {}, "must hold real numbers"),
-        (np.zeros((1, 2, 2), dtype=complex), {}, "complex"),
+        (np.zeros((1, 2, 2), dtype=complex), {}, "must hold real numbers.*complex"),
+        (np.zeros((1, 8, 8), dtype="m8[s]"), {}, "must hold real numbers.*timedelta"),
+        (np.zeros((1, 8, 8)), {"orientations": True}, "orientations must be a positive integer"),
+        (np.zeros((1, 8, 8)), {"pixels_per_cell": (4, 0)}, "pixels_per_cell must be a pair"),
         (
             np.full((1, 8, 8), np.nan),
             {"pixels_per_cell": (4, 4), "cells_per_block": (1, 1)},

@@ -25,12 +25,8 @@ def _check_images(images, *, name: str = "images") -> np.ndarray:
     ):
         return images
     images = np.asarray(images)
-    if images.dtype == object or not (
-        np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_
-    ):
+    if images.dtype.kind not in _REAL_KINDS:  # objects, strings, complex, dates, ...
         raise ValueError(f"{name} must hold real numbers, got an array of dtype {images.dtype}")
-    if np.issubdtype(images.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got complex dtype {images.dtype}")
     if images.ndim != 3:
         hint = (
             " For a single image use image[np.newaxis]."
