@@ -113,13 +113,11 @@ def breakdown(model, images: np.ndarray, n: int) -> None:
     print(f"one image, median ms over {n} test images in order (one BLAS thread):")
     with threadpool_limits(limits=1):
         x = images
-        for name, step in model.steps:
-            method = step.transform if name != model.steps[-1][0] else step.predict
-            ms = one_image_ms(method, x, n)
-            print(f"  step {name}: {ms:.3f}")
-            if name != model.steps[-1][0]:
-                x = step.transform(x)
-        last = model.steps[-1][1]
+        for name, step in model.steps[:-1]:
+            print(f"  step {name}: {one_image_ms(step.transform, x, n):.3f}")
+            x = step.transform(x)
+        name, last = model.steps[-1]
+        print(f"  step {name}: {one_image_ms(last.predict, x, n):.3f}")
         plain = Pipeline(model.steps)  # scikit-learn's, with its per-call checks
         times, plain_times = np.empty(n), np.empty(n)
         model.predict(images[:1])

@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["src", "templates", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore",
                  ".gitignore", ".dvc/config", ".dvc/.gitignore"]  # fmt: skip
 
+# The MNIST virtual SV recipe; its cascade variant adds the cascade's two params.
+_MNIST_VIRTUAL_SVC = [
+    "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
+    "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
+    "featurize.pca.n_components=200", "train.svc.calibrate=false",
+    "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
+]  # fmt: skip
+
 RECIPES: dict[str, list[str]] = {
     "digits-default": [],
     "digits-raw-svc": ["featurize.method=raw"],
@@ -56,18 +64,9 @@ RECIPES: dict[str, list[str]] = {
         "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
         "featurize.pca.n_components=80", "train.svc.calibrate=false",
     ],
-    "mnist-virtual-svc": [
-        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
-        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
-        "featurize.pca.n_components=200", "train.svc.calibrate=false",
-        "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
-    ],
+    "mnist-virtual-svc": _MNIST_VIRTUAL_SVC,
     "mnist-virtual-svc-cascade": [
-        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
-        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
-        "featurize.pca.n_components=200", "train.svc.calibrate=false",
-        "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
-        "train.svc.cascade_features=40", "train.svc.cascade_margin=1.0",
+        *_MNIST_VIRTUAL_SVC, "train.svc.cascade_features=40", "train.svc.cascade_margin=1.0",
     ],
 }  # fmt: skip
 
