@@ -1,16 +1,18 @@
 import numpy as np
 import pytest
+from sklearn import decomposition
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from digitrec import artifact
 from digitrec.cascade import SVCCascade
-from digitrec.features import Pixels
+from digitrec.features import PCA, Pixels
 from digitrec.imagespec import DIGITS
 from digitrec.params import Params
-from digitrec.pipeline import fit_pipeline
+from digitrec.pipeline import DigitPipeline, fit_pipeline
 from digitrec.svm import BatchedSVC
 from digitrec.virtual import fit_with_virtual_svs
 
@@ -175,3 +177,51 @@ def test_unfitted_models_say_so(small_digit_rows):
             model.predict(x_test)
     with pytest.raises(NotFittedError):
         BatchedSVC().clear_winners(x_test, 1.0)
+
+
+class _RecordsFullProjections(PCA):
+    """digitrec's PCA, recording the number of rows of each full ``transform``."""
+
+    def transform(self, X):
+        self.full_rows.append(len(X))
+        return super().transform(X)
+
+
+@pytest.mark.parametrize("first_features", [None, 10])
+def test_predict_through_projects_in_full_only_what_the_second_labels(
+    small_digit_rows, first_features
+):
+    x_train, y_train, x_test, _ = small_digit_rows
+    pca = _RecordsFullProjections(20, random_state=0).fit(x_train)
+    pca.full_rows = []
+    z_train, z_test = pca.transform(x_train), pca.transform(x_test)
+    cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0), 0.5, first_features)
+    cascade.fit(z_train, y_train)
+    expected, routed = cascade.predict(z_test), cascade.routed_to_second(z_test)
+    assert 0 < routed.sum() < len(routed)
+    pca.full_rows = []
+    np.testing.assert_array_equal(cascade.predict_through(pca, x_test), expected)
+    assert pca.full_rows == [routed.sum() if first_features else len(x_test)]
+    for i in np.flatnonzero(routed)[:3].tolist() + np.flatnonzero(~routed)[:3].tolist():
+        pca.full_rows = []
+        assert cascade.predict_through(pca, x_test[i : i + 1]) == expected[i]
+        assert pca.full_rows == ([1] if routed[i] or not first_features else [])
+    # a projection that cannot project leading columns alone is applied in full
+    theirs = decomposition.PCA(20, random_state=0).fit(x_train)
+    np.testing.assert_array_equal(cascade.predict_through(theirs, x_test), expected)
+
+
+def test_a_digit_pipeline_predicts_through_the_pca_before_its_cascade(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
+    cascade = SVCCascade(BatchedSVC(C=1.0), BatchedSVC(C=10.0), 0.5, first_features=10)
+    steps = [("pca", _RecordsFullProjections(20, random_state=0)), ("classifier", cascade)]
+    model = DigitPipeline(steps)
+    model[0].full_rows = []
+    model.fit(x_train, y_train)
+    routed = model[-1].routed_to_second(model[0].transform(x_test))
+    model[0].full_rows = []
+    labels = model.predict(x_test)
+    assert model[0].full_rows == [routed.sum()]
+    np.testing.assert_array_equal(labels, Pipeline(model.steps).predict(x_test))
+    with pytest.raises(NotFittedError):
+        SVCCascade(BatchedSVC(), BatchedSVC(), 0.5, 10).predict_through(model[0], x_test)

@@ -5,6 +5,7 @@ import pytest
 from skimage.feature import hog as skimage_hog
 from sklearn import decomposition
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import FeatureUnion
 from threadpoolctl import threadpool_limits
 
@@ -111,3 +112,28 @@ def test_pca_transforms_exactly_as_scikit_learn(whiten):
         ours.transform(x[:5, :-1])
     with pytest.raises(ValueError, match="NaN"):
         ours.transform(np.full((1, 500), np.nan))
+
+
+def test_pca_projects_on_the_leading_components_alone():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 120)) @ rng.normal(size=(120, 120))
+    pca = features.PCA(30, random_state=0).fit(x)
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            for rows in (x[:1], x[:57], x):
+                for k in (1, 8, 13, 30):
+                    leading = pca.transform_leading(rows, k)
+                    assert leading.shape == (len(rows), k) and leading.flags.c_contiguous
+                    full = pca.transform(rows)[:, :k]  # the same to rounding (BLAS splits)
+                    np.testing.assert_allclose(leading, full, rtol=1e-12, atol=1e-12)
+    # what needs scikit-learn's checks gets them, then the leading columns
+    np.testing.assert_array_equal(
+        pca.transform_leading(x[:5].tolist(), 8), pca.transform(x[:5])[:, :8]
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        pca.transform_leading(np.full((1, 120), np.nan), 8)
+    for k in (0, 31, True, 2.0, None):
+        with pytest.raises(ValueError, match=r"n_components must be an integer from 1 to the 30"):
+            pca.transform_leading(x[:5], k)
+    with pytest.raises(NotFittedError):
+        features.PCA(3).transform_leading(x[:5], 2)

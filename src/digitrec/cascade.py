@@ -89,10 +89,36 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         X, winners = self._routes(X)
+        return self._labels(winners, lambda rows: X[rows])
+
+    def predict_through(self, projection, X):
+        """``predict(projection.transform(X))``, projecting only what each sample needs.
+
+        With ``first_features`` set and a ``projection`` that can compute leading columns
+        alone (``transform_leading``, as :class:`digitrec.features.PCA` can), ``first``
+        gets those columns and only the samples it leaves to ``second`` are projected in
+        full. In a pipeline whose PCA step comes right before the cascade,
+        :class:`digitrec.pipeline.DigitPipeline` predicts this way: for one MNIST image, a
+        fifth of the PCA's components is read instead of all of them.
+
+        The projections are the same arithmetic on fewer components; a sample routes
+        differently only if its margin lies within rounding (~1e-13) of ``margin``.
+        """
+        k = self.first_features
+        if k is None or not hasattr(projection, "transform_leading") or type(X) is not np.ndarray:
+            return self.predict(projection.transform(X))
+        if not hasattr(self, "first_"):
+            check_is_fitted(self)  # raises NotFittedError
+        winners = self.first_.clear_winners(projection.transform_leading(X, k), self.margin)
+        return self._labels(winners, lambda rows: projection.transform(X[rows]))
+
+    def _labels(self, winners, second_input):
+        """Labels from ``first``'s clear winners; ``second`` labels the rest, given
+        ``second_input(rows)``, its input for those rows."""
         labels = self.classes_[np.maximum(winners, 0)]
         rest = winners < 0
         if rest.any():
-            labels[rest] = self.second_.predict(X[rest])
+            labels[rest] = self.second_.predict(second_input(rest))
         return labels
 
     def decision_function(self, X):

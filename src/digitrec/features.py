@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn import decomposition, get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
+from sklearn.utils.validation import check_is_fitted
 
 from digitrec import kernels
 from digitrec.derived import KeepsDerived
@@ -138,10 +141,44 @@ class PCA(KeepsDerived, decomposition.PCA):
     projection is made once (kept in memory, not saved). The arithmetic is scikit-learn's,
     so the output is the same to the bit (tests/test_features.py). Anything else, and
     whitening, goes to scikit-learn.
+
+    :meth:`transform_leading` projects on the leading components only, for a classifier
+    that reads only those for most samples (:meth:`digitrec.cascade.SVCCascade.predict_through`).
     """
 
     def transform(self, X):
-        if (
+        if self._plain(X):
+            out = X @ self.components_.T  # as scikit-learn's _transform
+            out -= self._mean_projection()
+            return out
+        return super().transform(X)
+
+    def transform_leading(self, X, n_components: int) -> np.ndarray:
+        """The first ``n_components`` columns of ``transform(X)``, computed alone.
+
+        Reads ``n_components`` rows of ``components_`` instead of all of them: with 40 of
+        200 components of 2,080 MNIST features, 0.7 MB per call instead of 3.3 MB. The
+        same arithmetic on fewer components; BLAS may round it differently (by an ulp),
+        since how it splits a product depends on the product's shape.
+        """
+        if not hasattr(self, "n_components_"):
+            check_is_fitted(self)  # raises NotFittedError
+        if isinstance(n_components, bool) or not (
+            isinstance(n_components, Integral) and 1 <= n_components <= self.n_components_
+        ):
+            raise ValueError(
+                f"n_components must be an integer from 1 to the {self.n_components_} "
+                f"components, got {n_components!r}"
+            )
+        if self._plain(X):
+            out = X @ self.components_[:n_components].T
+            out -= self._mean_projection()[:, :n_components]
+            return out
+        return self.transform(X)[:, :n_components]
+
+    def _plain(self, X) -> bool:
+        """Whether ``X`` is the common case that needs none of scikit-learn's checks."""
+        return (
             type(X) is np.ndarray
             and X.dtype == np.float64
             and X.ndim == 2
@@ -150,13 +187,13 @@ class PCA(KeepsDerived, decomposition.PCA):
             and self.components_.dtype == np.float64
             and not hasattr(self, "feature_names_in_")
             and X.shape[1] == self.n_features_in_
-            and np.isfinite(X).all()
-        ):
-            out = X @ self.components_.T  # as scikit-learn's _transform
-            out -= self._derived(  # mean_ @ components_.T, as scikit-learn computes it
-                "mean_projection",
-                (self.components_, self.mean_),
-                lambda: np.reshape(self.mean_, (1, -1)) @ self.components_.T,
-            )
-            return out
-        return super().transform(X)
+            and bool(np.isfinite(X).all())
+        )
+
+    def _mean_projection(self) -> np.ndarray:
+        """``mean_ @ components_.T`` as scikit-learn computes it, shape (1, n_components)."""
+        return self._derived(
+            "mean_projection",
+            (self.components_, self.mean_),
+            lambda: np.reshape(self.mean_, (1, -1)) @ self.components_.T,
+        )

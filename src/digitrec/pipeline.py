@@ -29,6 +29,10 @@ class DigitPipeline(Pipeline):
     that one MNIST image took with it (``bench/predict.py --breakdown``). The steps run as in
     ``Pipeline``, so the results are the same (tests/test_pipeline.py); with routed
     parameters or metadata routing on, or an unfitted last step, it is the parent's code.
+
+    A last step with ``predict_through`` (:class:`digitrec.cascade.SVCCascade`) predicts
+    through the step before it: a cascade whose first SVM reads only the leading PCA
+    components has only those projected for the samples that SVM labels.
     """
 
     def predict(self, X, **params):
@@ -51,8 +55,12 @@ class DigitPipeline(Pipeline):
             or not _has_fitted_state(last)
         ):
             return getattr(super(), method)(X, **params)
-        for _, _, transform in self._iter(with_final=False):
+        transforms = [transform for _, _, transform in self._iter(with_final=False)]
+        through = method == "predict" and transforms and hasattr(last, "predict_through")
+        for transform in transforms[:-1] if through else transforms:
             X = transform.transform(X)
+        if through:  # the last step applies the step before it, as it needs
+            return last.predict_through(transforms[-1], X)
         return getattr(last, method)(X)
 
 

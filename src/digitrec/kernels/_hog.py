@@ -239,9 +239,8 @@ class _HogWorkspace:
 
         # Digit images are mostly flat background: when few pixels have a gradient,
         # bin only those; otherwise bin all pixels in place.
-        moving = mag > 0
-        if np.count_nonzero(moving) <= _COMPRESS_BELOW * mag.size:
-            moving = np.flatnonzero(moving)
+        moving = mag.nonzero()[0]  # mag >= 0: the pixels with a gradient
+        if len(moving) <= _COMPRESS_BELOW * mag.size:
             g_row, g_col, mag, base = g_row[moving], g_col[moving], mag[moving], base[moving]
             tmp, den = np.empty_like(mag), np.empty_like(mag)
             index = np.empty(mag.shape, dtype=np.intp)
