@@ -2,11 +2,13 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy import sparse
 from skimage.feature import hog as skimage_hog
 from sklearn import decomposition
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import FeatureUnion
+from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from digitrec import artifact, features, kernels
@@ -64,6 +66,16 @@ def test_sequential_union_of_nothing_gives_empty_rows(digits):
     images = digits[0][:3] / 16.0
     union = SequentialFeatureUnion([("pixels", "drop")]).fit(images)
     assert union.transform(images).shape == (3, 0)
+
+
+def test_sequential_union_joins_other_containers_as_feature_union_does(digits):
+    images = digits[0][:10] / 16.0
+    sparse_pixels = FunctionTransformer(lambda x: sparse.csr_matrix(x.reshape(len(x), -1)))
+    parts = [("pixels", Pixels()), ("sparse", sparse_pixels)]
+    joined = SequentialFeatureUnion(parts).fit(images).transform(images)
+    assert sparse.issparse(joined)
+    expected = FeatureUnion(parts).fit(images).transform(images)
+    np.testing.assert_array_equal(joined.toarray(), expected.toarray())
 
 
 def test_sequential_union_with_n_jobs_is_the_parent(digits):
