@@ -101,8 +101,9 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
         :class:`digitrec.pipeline.DigitPipeline` predicts this way: for one MNIST image, a
         fifth of the PCA's components is read instead of all of them.
 
-        The projections are the same arithmetic on fewer components; a sample routes
-        differently only if its margin lies within rounding (~1e-13) of ``margin``.
+        The leading columns are the same arithmetic on fewer components, which BLAS may
+        round differently by an ulp: a sample could route differently only if one of its
+        one-vs-one values lies within that rounding of ``margin``.
         """
         k = self.first_features
         if k is None or not hasattr(projection, "transform_leading") or type(X) is not np.ndarray:

@@ -56,7 +56,7 @@ class DigitPipeline(Pipeline):
         ):
             return getattr(super(), method)(X, **params)
         transforms = [transform for _, _, transform in self._iter(with_final=False)]
-        through = method == "predict" and transforms and hasattr(last, "predict_through")
+        through = method == "predict" and bool(transforms) and hasattr(last, "predict_through")
         for transform in transforms[:-1] if through else transforms:
             X = transform.transform(X)
         if through:  # the last step applies the step before it, as it needs
