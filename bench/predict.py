@@ -92,19 +92,15 @@ def timed(fn, repeat: int) -> float:
     return best
 
 
-def one_image_times(predict, images: np.ndarray, n: int) -> np.ndarray:
-    """Seconds for each of ``n`` one-image calls, over the images in order."""
+def one_image_ms(predict, images: np.ndarray, n: int) -> float:
+    """The median milliseconds of ``n`` one-image calls, over the images in order."""
     predict(images[:1])  # warm-up
     times = np.empty(n)
     for i in range(n):
         start = time.perf_counter()
         predict(images[i % len(images)][None])
         times[i] = time.perf_counter() - start
-    return times
-
-
-def one_image_ms(predict, images: np.ndarray, n: int) -> float:
-    return 1000 * float(np.median(one_image_times(predict, images, n)))
+    return 1000 * float(np.median(times))
 
 
 def breakdown(model, images: np.ndarray, n: int) -> None:
@@ -121,8 +117,9 @@ def breakdown(model, images: np.ndarray, n: int) -> None:
         name, last = model.steps[-1]
         print(f"  step {name}: {one_image_ms(last.predict, x, n):.3f}")
         if hasattr(last, "predict_through"):  # as the model predicts: the step before too
-            through = one_image_ms(lambda rows: last.predict_through(step, rows), before, n)
-            print(f"  steps {model.steps[-2][0]} and {name}, through: {through:.3f}")
+            before_name, before_step = model.steps[-2]
+            through = one_image_ms(lambda r: last.predict_through(before_step, r), before, n)
+            print(f"  steps {before_name} and {name}, through: {through:.3f}")
         plain = Pipeline(model.steps)  # scikit-learn's, with its per-call checks
         times, plain_times = np.empty(n), np.empty(n)
         model.predict(images[:1])
