@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec import kernels
-from digitrec.kernels import _geometry, _hog
+from digitrec.kernels import _compiled, _geometry
 
 ATOL = 1e-6
 
@@ -100,15 +100,12 @@ def test_hog_follows_skimage_for_other_dtypes(digits, dtype):
     assert _max_diff(out, kernels.hog_reference(images, **kw)) < ATOL
 
 
-@pytest.mark.parametrize("compress_below", [-1.0, 2.0])
 @pytest.mark.parametrize("orientations", [8, 9])
-def test_hog_bins_all_pixels_or_only_moving_ones_alike(
-    monkeypatch, rng, unit_digits, compress_below, orientations
-):
-    # digits have mostly still pixels (binned compressed), random images none; force
-    # each path on both (with 8 orientations still pixels sit on the 90-degree boundary)
-    monkeypatch.setattr(_hog, "_COMPRESS_BELOW", compress_below)
-    images = np.concatenate([unit_digits[:20], _nasty_images(rng, 5, (8, 8))])
+def test_hog_of_still_and_moving_pixels_matches_skimage(rng, unit_digits, orientations):
+    # digits are mostly still pixels (no gradient, q = 0: on the 90-degree boundary with 8
+    # orientations), ramps have a gradient everywhere
+    ramps = np.cumsum(rng.random((5, 8, 8)), axis=2) + np.cumsum(rng.random((5, 8, 8)), axis=1)
+    images = np.concatenate([unit_digits[:20], _nasty_images(rng, 5, (8, 8)), ramps])
     kw = dict(orientations=orientations, pixels_per_cell=(2, 2), cells_per_block=(2, 2))
     assert _max_diff(kernels.hog(images, **kw), kernels.hog_reference(images, **kw)) < ATOL
 
@@ -209,6 +206,12 @@ def test_moments_match_the_definition_and_do_not_depend_on_the_batch(rng, unit_d
             assert g[i] == a[0]
 
 
+def test_deskew_is_independent_of_batch_composition(rng, unit_digits):
+    images = np.concatenate([unit_digits, rng.random((5, 8, 8))])
+    one_by_one = np.concatenate([kernels.deskew(im[None]) for im in images])
+    np.testing.assert_array_equal(kernels.deskew(images), one_by_one)
+
+
 def _geometric_inputs(rng, unit_digits):
     symmetric = rng.random((6, 9, 7))
     symmetric = symmetric + symmetric[:, ::-1] + symmetric[:, :, ::-1]  # r0, c0 on the grid
@@ -286,6 +289,28 @@ def test_center_moves_the_centre_of_mass_to_the_middle(unit_digits):
 def test_geometric_kernels_reject_bad_images(kernel, images, message):
     with pytest.raises(ValueError, match=message):
         kernel(images)
+
+
+# --------------------------------------------------------------------------------------
+# The compiled loops' sums, in numpy's orders
+# --------------------------------------------------------------------------------------
+
+
+def _runs(rng):
+    """Contiguous runs of every length up to 300 (the pairwise sum recurses above 128),
+    with magnitudes spread enough that any other order of additions rounds differently."""
+    for n in range(301):
+        yield rng.standard_normal(n) * 10.0 ** rng.integers(-4, 5, n)
+
+
+def test_compiled_sums_are_numpys_to_the_bit(rng):
+    # deskew and HOG compute their moments and norms with these: equal to the numpy
+    # operations they replaced, so features stay the same bytes
+    for a in _runs(rng):
+        b = rng.standard_normal(len(a))
+        assert _compiled._einsum_sum(a) == np.einsum("ij->i", a[None])[0]
+        assert _compiled._einsum_dot(a, b) == np.einsum("ij,ij->i", a[None], b[None])[0]
+        assert _compiled._add_reduce(a) == np.add.reduce(a)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Fast batch image kernels that reproduce their scikit-image / SciPy references.
 
 Every function takes a whole batch of images, an array of shape ``(n_images, height,
-width)``, and works on it with a few numpy operations per chunk of images instead of a
-Python loop over images.  Each has a per-image reference (``hog_reference``,
+width)``: ``hog`` and ``deskew`` run a loop over its images compiled with numba
+(:mod:`digitrec.kernels._compiled`, compiled on first use and cached on disk), the others
+a few numpy operations per chunk of images.  Each has a per-image reference (``hog_reference``,
 ``deskew_reference``, ``center_reference``) built on the library routine it reproduces;
 the tests check that the two agree to 1e-6.  In practice HOG agrees to ~1e-7 (scikit-image
 sums its cells in float32, we sum in float64) and deskew / center to ~1e-15 (the same
@@ -24,8 +25,8 @@ float64 arithmetic as SciPy, including its exact treatment of the image border).
     Translation that puts the centre of mass at the geometric centre (bilinear, zeros
     outside), equal to ``scipy.ndimage.shift(..., order=1, mode="constant")``.
 
-The functions are pure numpy; scikit-image and SciPy are only imported by the references
-(and, once per image size, to build ``gradient_directions``' interpolation matrix).
+scikit-image and SciPy are only imported by the references (and, once per image size, to
+build ``gradient_directions``' interpolation matrix).
 """
 
 from digitrec.kernels._geometry import center, center_reference, deskew, deskew_reference

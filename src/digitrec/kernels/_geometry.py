@@ -1,5 +1,8 @@
 """Batched moment-based deskewing and centring, equal to SciPy's ``affine_transform``
 and ``shift`` (``order=1``, ``mode="constant"``) image by image.
+
+``deskew`` runs a compiled loop (:mod:`digitrec.kernels._compiled`) that computes the
+moments of :func:`_moments` in the same order; ``center`` is numpy, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -8,7 +11,8 @@ import numpy as np
 
 from digitrec.kernels._validation import _check_images, _check_values
 
-# Pixels handled per chunk (see digitrec.kernels._hog).
+# Pixels handled per chunk by ``center``: small enough that a chunk's working arrays stay
+# in the CPU caches, large enough to amortise numpy's call overhead.
 _GEOMETRY_CHUNK_PIXELS = 1 << 16
 
 
@@ -20,8 +24,9 @@ def _moments(x: np.ndarray):
     ``sum((r - r0) (c - c0) I)``.  Blank images get ``r0 = c0 = 0``.
 
     Every reduction runs along the last axis of one image's data, so an image's moments
-    are bitwise the same whatever batch it is in (checked in the tests); the batch kernels
-    and the per-image references share this function, hence use identical parameters.
+    are bitwise the same whatever batch it is in (checked in the tests); ``center`` and the
+    per-image references share this function (``deskew``'s compiled loop sums in the same
+    order), hence use identical parameters.
     """
     _, height, width = x.shape
     rows = np.arange(height, dtype=np.float64)
@@ -95,53 +100,6 @@ def deskew_reference(image) -> np.ndarray:
     )  # fmt: skip
 
 
-class _RowShifter:
-    """Shift the rows of (m, h, w) chunks by per-row amounts, bilinear, zeros outside.
-
-    Output column ``c`` of a row shifted by ``s`` samples input column ``s + c`` the way
-    scipy's order-1 'constant' mode does: 0 unless ``0 <= s + c <= w - 1`` (evaluated
-    in float64 exactly as scipy, so even rounding-level excursions give 0).
-    """
-
-    def __init__(self, max_rows: int, width: int):
-        self.width = width
-        self.lo = width + 1  # zero padding on each side: larger shifts give all zeros
-        self.stride = width + 2 * self.lo
-        self.padded = np.zeros((max_rows, self.stride))  # padding is never written
-        flat = self.padded.reshape(-1)
-        # every run of width + 1 consecutive values of the flattened padded rows
-        self.windows = _view(flat, shape=(flat.size - width, width + 1), strides=(8, 8))
-        self.edges = np.array([-1, 0, width - 2, width - 1])
-
-    def __call__(self, x, shift, out):
-        """Shifted rows of ``x`` (m*h, w) by ``shift`` (m*h,) into ``out`` (m*h, w)."""
-        n_rows, width = x.shape
-        k, f = _floor_frac(shift)
-        np.minimum(np.maximum(k, -(width + 1), out=k), width, out=k)  # np.clip, cheaper
-        k = k.astype(np.intp)
-        self.padded[:n_rows, self.lo : self.lo + width] = x
-        start = np.arange(n_rows) * self.stride + self.lo + k
-        win = self.windows[start]  # (n_rows, w + 1): P[c + k], c = 0 .. w
-        a, b = win[:, :width], win[:, 1:]
-        # a (1 - f) + b f, written as a + f (b - a)
-        np.subtract(b, a, out=out)
-        out *= f[:, None]
-        out += a
-        # scipy gives 0 once s + c leaves [0, w - 1], even by a rounding error.  With
-        # zero padding we already give 0 there, except at the columns with c + k = -1
-        # (f * x[0]), c + k = w - 1 ((1 - f) * x[w-1]) and, when f was carried to 0,
-        # c + k = 0 (x[0]): only rows with ink in the first or last column can differ.
-        # For those, evaluate scipy's coordinate at these columns and apply its rule.
-        if np.count_nonzero(x[:, 0]) or np.count_nonzero(x[:, -1]):
-            inked = np.flatnonzero((x[:, 0] != 0) | (x[:, -1] != 0))
-            k, shift = k[inked], shift[inked]
-            cand = self.edges - k[:, None]  # columns c with c + k in {-1, 0, w-2, w-1}
-            coord = shift[:, None] + cand
-            bad = ((coord < 0) | (coord > width - 1)) & (cand >= 0) & (cand < width)
-            rows, which = np.nonzero(bad)
-            out[inked[rows], cand[rows, which]] = 0.0
-
-
 def deskew(images) -> np.ndarray:
     """Deskew a batch of images: shear rows so that ``mu11`` becomes 0.
 
@@ -161,25 +119,15 @@ def deskew(images) -> np.ndarray:
     ndarray of shape (n_images, height, width), float64
         Equal to ``deskew_reference`` image by image (to ~1e-15).
     """
+    from digitrec.kernels._compiled import _deskew_into  # imports numba
+
     images = _check_images(images)
-    n, height, width = images.shape
-    out = np.empty((n, height, width), dtype=np.float64)
-    if n == 0:
+    out = np.empty(images.shape, dtype=np.float64)
+    if len(images) == 0:
         return out
-    step = max(1, _GEOMETRY_CHUNK_PIXELS // (height * width))
-    shifter = _RowShifter(min(n, step) * height, width)
-    rows = np.arange(height, dtype=np.float64)
-    for x, dst in _geometry_chunks(images, out):
-        m = x.shape[0]
-        total, r0, _, mu02, mu11 = _moments(x)
-        alpha = _shear_factor(total, mu02, mu11)
-        # scipy samples output (r, c) at input column (r * alpha + offset) + c with
-        # offset = -alpha r0, in this order of float operations (checked: scipy 1.17)
-        shift = rows * alpha[:, None] + (-alpha * r0)[:, None]
-        shifter(x.reshape(m * height, width), shift.reshape(-1), dst.reshape(m * height, width))
-        if not total.all():
-            blank = total == 0
-            dst[blank] = x[blank]
+    images = np.ascontiguousarray(images, dtype=np.float64)
+    _check_values(images, non_negative=True, why="intensities are weights: ")
+    _deskew_into(images, out)
     return out
 
 

@@ -1,0 +1,290 @@
+"""The per-image loops of ``deskew`` and ``hog``, compiled with numba.
+
+One image's deskew or HOG is a few hundred arithmetic operations per row: as numpy calls
+they cost numpy's fixed overhead (about 1.5 µs a call here) dozens of times per batch
+chunk, and for one image that overhead is nearly all the time.  Compiled loops do the same
+arithmetic in one pass over each image, with no temporary arrays.
+
+Every sum runs in the order of the numpy operations these loops replaced (``_einsum_*``,
+``_add_reduce``), and no operation is fused or reordered (numba compiles without
+fast-math), so the outputs are the same bytes as before: features, models and metrics
+did not change.  The functions are compiled on first call and cached on disk
+(``cache=True``, in ``__pycache__``); importing this module imports numba, so the public
+kernels import it only when they run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# scikit-image's block normalisation epsilon, and its square as numpy computed it.
+_EPS = 1e-5
+_EPS2 = _EPS**2
+_TINY = float(np.finfo(np.float64).tiny)
+_DEGREES = 180.0 / math.pi  # numpy's rad2deg: x * (180 / pi)
+
+# block_norm codes of _hog_into: indices into digitrec.kernels._hog.BLOCK_NORMS
+L1, L1_SQRT, L2, L2_HYS = range(4)
+
+
+# --------------------------------------------------------------------------------------
+# Sums in numpy's orders (x86-64 baseline build: SSE2, two float64 lanes, no FMA)
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _einsum_sum(a):
+    """``np.einsum("i->", a)`` of a contiguous run: two lanes, blocks of four pairs."""
+    n = a.shape[0]
+    lane0 = 0.0
+    lane1 = 0.0
+    i = 0
+    while n - i >= 8:
+        lane0 = ((a[i] + a[i + 2]) + (a[i + 4] + a[i + 6])) + lane0
+        lane1 = ((a[i + 1] + a[i + 3]) + (a[i + 5] + a[i + 7])) + lane1
+        i += 8
+    while i < n:
+        lane0 = a[i] + lane0
+        lane1 = (a[i + 1] if i + 1 < n else 0.0) + lane1
+        i += 2
+    return 0.0 + (lane0 + lane1)
+
+
+@njit(cache=True)
+def _einsum_dot(a, b):
+    """``np.einsum("i,i->", a, b)`` of contiguous runs: two lanes, multiply then add."""
+    n = a.shape[0]
+    lane0 = 0.0
+    lane1 = 0.0
+    i = 0
+    while n - i >= 8:
+        for k in range(6, -1, -2):  # each lane adds its products of the block last-first
+            lane0 = a[i + k] * b[i + k] + lane0
+            lane1 = a[i + k + 1] * b[i + k + 1] + lane1
+        i += 8
+    while i < n:
+        lane0 = a[i] * b[i] + lane0
+        lane1 = (a[i + 1] * b[i + 1] if i + 1 < n else 0.0) + lane1
+        i += 2
+    return 0.0 + (lane0 + lane1)
+
+
+@njit(cache=True)
+def _pairwise_leaf(a, start, n):
+    """numpy's pairwise summation of ``a[start : start + n]``, ``n <= 128``."""
+    if n < 8:
+        total = 0.0
+        for i in range(start, start + n):
+            total += a[i]
+        return total
+    r = a[start : start + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[start + i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        total += a[start + i]
+        i += 1
+    return total
+
+
+@njit(cache=True)
+def _pairwise(a):
+    """numpy's pairwise summation of ``a``: above 128 values, the sum of the two halves'
+    (the first rounded down to a multiple of 8). Recursion is unrolled onto a stack
+    (numba cannot load a recursive function from its cache)."""
+    # each frame: (start, n, the left half's sum once known, halves done)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    lefts = np.empty(64)
+    done = np.zeros(64, dtype=np.int64)
+    starts[0], sizes[0], depth = 0, a.shape[0], 0
+    result = 0.0
+    while depth >= 0:
+        n = sizes[depth]
+        if n <= 128:
+            result = _pairwise_leaf(a, starts[depth], n)
+            depth -= 1
+        else:
+            half = n // 2
+            half -= half % 8
+            if done[depth] == 0:  # sum the left half first
+                done[depth] = 1
+                starts[depth + 1], sizes[depth + 1], done[depth + 1] = starts[depth], half, 0
+                depth += 1
+                continue
+            if done[depth] == 1:  # left done: keep it, sum the right half
+                lefts[depth] = result
+                done[depth] = 2
+                starts[depth + 1] = starts[depth] + half
+                sizes[depth + 1], done[depth + 1] = n - half, 0
+                depth += 1
+                continue
+            result = lefts[depth] + result
+            depth -= 1
+    return result
+
+
+@njit(cache=True)
+def _add_reduce(a):
+    """``np.add.reduce(a)`` of a contiguous run."""
+    return 0.0 + _pairwise(a)
+
+
+# --------------------------------------------------------------------------------------
+# Deskew
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _deskew_one(x, out):
+    """Deskew one C-contiguous float64 (h, w) image into ``out`` (see ``deskew``)."""
+    height, width = x.shape
+    rows = np.arange(height) * 1.0
+    cols = np.arange(width) * 1.0
+    row_mass = np.empty(height)  # sum_c I[r, c]
+    row_cmass = np.empty(height)  # sum_c c I[r, c]
+    for r in range(height):
+        row_mass[r] = _einsum_sum(x[r])
+        row_cmass[r] = _einsum_dot(x[r], cols)
+    total = _einsum_sum(row_mass)
+    if total == 0:  # blank: unchanged
+        for r in range(height):
+            for c in range(width):
+                out[r, c] = x[r, c]
+        return
+    r0 = _einsum_dot(row_mass, rows) / total
+    c0 = _einsum_sum(row_cmass) / total
+    dr = rows - r0
+    mu02 = _einsum_dot(row_mass * dr, dr)
+    mu11 = _einsum_dot(dr, row_cmass - c0 * row_mass)
+    alpha = mu11 / mu02 if mu02 > 1e-12 * total else 0.0  # ink in one row: unchanged
+    offset = -alpha * r0
+    for r in range(height):
+        # scipy samples output (r, c) at input column (r * alpha + offset) + c
+        shift = rows[r] * alpha + offset
+        k = math.floor(shift)
+        f = shift - k
+        if f >= 1.0:  # shift = -tiny gives f == 1.0 after rounding
+            k += 1.0
+            f = 0.0
+        k = int(min(max(k, -(width + 1.0)), float(width)))
+        for c in range(width):
+            j = c + k
+            a = x[r, j] if 0 <= j < width else 0.0
+            b = x[r, j + 1] if 0 <= j + 1 < width else 0.0
+            out[r, c] = (b - a) * f + a  # a (1 - f) + b f
+        # scipy gives 0 once shift + c leaves [0, w - 1], even by a rounding error; the
+        # zeros outside the image already do, except where the row's first or last pixel
+        # is sampled: at c + k in {-1, 0, w - 2, w - 1}.
+        if x[r, 0] != 0 or x[r, width - 1] != 0:
+            for e in range(4):
+                c = (-1, 0, width - 2, width - 1)[e] - k
+                if 0 <= c < width and not (0 <= shift + c <= width - 1):
+                    out[r, c] = 0.0
+
+
+@njit(cache=True)
+def _deskew_into(images, out):
+    for i in range(images.shape[0]):
+        _deskew_one(images[i], out[i])
+
+
+# --------------------------------------------------------------------------------------
+# HOG
+# --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _orientation_bin(g_row, g_col, magnitude, table, bounds):
+    """scikit-image's orientation bin of a pixel with a gradient (see
+    ``_OrientationTable``); ``len(bounds) - 1`` means none."""
+    size = table.shape[0] - 1
+    half = size // 2
+    # table index floor(q * H + H), q = g_col * sign(g_row) / |g|, with sign(+-0) = +1
+    q = math.copysign(g_col, g_col * g_row + 0.0) * half / (magnitude + _TINY)
+    index = min(max(int(q + half), 0), size)
+    b = table[index]
+    if b >= 0:
+        return b
+    # unsure: scikit-image's own computation, o = rad2deg(arctan2(g_row, g_col)) % 180
+    o = (math.atan2(g_row, g_col) * _DEGREES) % 180.0
+    b = -1
+    for j in range(bounds.shape[0]):  # searchsorted(bounds, o, side="right") - 1
+        if bounds[j] > o:
+            break
+        b = j
+    return b
+
+
+@njit(cache=True)
+def _hog_one(x, cell, block, block_norm, table, bounds, out):
+    """HOG of one C-contiguous (h, w) image (float32 or float64) into ``out``."""
+    height, width = x.shape
+    orientations = bounds.shape[0] - 1
+    n_cell_rows, n_cell_cols = height // cell[0], width // cell[1]
+    grid_h, grid_w = n_cell_rows * cell[0], n_cell_cols * cell[1]
+    r_hi, c_hi = min(grid_h, height - 1), min(grid_w, width - 1)
+    # the extra bin `orientations` collects pixels in no bin
+    sums = np.zeros((n_cell_rows, n_cell_cols, orientations + 1))
+    for r in range(grid_h):
+        for c in range(grid_w):
+            # centred differences in the image's dtype, as scikit-image computes them
+            g_row = float(x[r + 1, c] - x[r - 1, c]) if 1 <= r < r_hi else 0.0
+            g_col = float(x[r, c + 1] - x[r, c - 1]) if 1 <= c < c_hi else 0.0
+            squared = g_col * g_col + g_row * g_row
+            if squared == 0.0:  # no gradient, nothing to add
+                continue
+            magnitude = math.sqrt(squared)
+            b = _orientation_bin(g_row, g_col, magnitude, table, bounds)
+            sums[r // cell[0], c // cell[1], b] += magnitude  # in pixel order, as bincount
+
+    area = float(cell[0] * cell[1])
+    hist = np.empty((n_cell_rows, n_cell_cols, orientations))
+    cell_sums = np.empty((n_cell_rows, n_cell_cols))
+    l1 = block_norm == L1 or block_norm == L1_SQRT
+    for i in range(n_cell_rows):
+        for j in range(n_cell_cols):
+            for o in range(orientations):
+                hist[i, j, o] = sums[i, j, o] / area
+            if l1:
+                cell_sums[i, j] = _add_reduce(hist[i, j])
+            else:
+                cell_sums[i, j] = _einsum_dot(hist[i, j], hist[i, j])
+
+    n_values = block[0] * block[1] * orientations
+    values = np.empty(n_values)
+    start = 0
+    for i in range(n_cell_rows - block[0] + 1):
+        for j in range(n_cell_cols - block[1] + 1):
+            total = 0.0
+            p = 0
+            for a in range(block[0]):
+                for b in range(block[1]):
+                    total += cell_sums[i + a, j + b]
+                    for o in range(orientations):
+                        values[p] = hist[i + a, j + b, o]
+                        p += 1
+            norm = total + _EPS if l1 else math.sqrt(total + _EPS2)
+            if block_norm == L2_HYS:
+                # min(v / norm, 0.2) / norm2 computed as min(v, 0.2 norm) / (norm norm2)
+                clip = 0.2 * norm
+                for p in range(n_values):
+                    values[p] = min(values[p], clip)
+                norm *= math.sqrt(_einsum_dot(values, values) / (norm * norm) + _EPS2)
+            scale = 1.0 / norm
+            for p in range(n_values):
+                v = values[p] * scale
+                out[start + p] = math.sqrt(v) if block_norm == L1_SQRT else v
+            start += n_values
+
+
+@njit(cache=True)
+def _hog_into(images, cell, block, block_norm, table, bounds, out):
+    for i in range(images.shape[0]):
+        _hog_one(images[i], cell, block, block_norm, table, bounds, out[i])
