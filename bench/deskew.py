@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _common import FULL, MNIST_DIR, best_of, load_mnist
+from _common import FULL, MNIST_DIR, best_of, load_mnist, print_first_kernel_calls
 from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with threadpool_limits(limits=1):
+        print_first_kernel_calls()
         mnist = load_mnist(args.mnist_dir)
         if mnist is None:
             print(f"MNIST not found in {args.mnist_dir}: using random 28x28 images instead")

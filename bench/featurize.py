@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import FULL, MNIST_DIR, load_mnist
+from _common import FULL, MNIST_DIR, load_mnist, print_first_kernel_calls
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MNIST not found in {args.mnist_dir}: using random 28x28 images instead")
         mnist = np.random.default_rng(0).random((FULL, 28, 28))
     with threadpool_limits(limits=1):
+        print_first_kernel_calls()
         images = kernels.deskew(mnist)
         runs = [extract(images, Hog(**HOG), args.chunk_size) for _ in range(args.repeats)]
         wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
