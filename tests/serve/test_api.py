@@ -6,6 +6,8 @@ import io
 import json
 import re
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 
@@ -341,3 +343,16 @@ def test_concurrent_good_and_bad_requests(server, held_out):
 def test_response_is_plain_json(client, held_out):
     r = client.post("/predict", **image_body(held_out[0][0]))
     assert json.loads(r.content) == r.json()
+
+
+def test_the_app_compiles_the_image_kernels_before_serving(saved_model):
+    # in a fresh process: no request has run, yet HOG (which the model uses) is ready
+    code = (
+        "import sys; from digitrec.serve.app import create_app; create_app(sys.argv[1]); "
+        "from digitrec.kernels import _compiled; print(len(_compiled._hog_into.signatures))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(saved_model.path)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"

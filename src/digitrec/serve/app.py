@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitrec.artifact import Artifact, load_artifact
 from digitrec.imaging import ImageError
+from digitrec.pipeline import image_spec
 from digitrec.predict import predict, prepare
 from digitrec.serve import inputs
 from digitrec.serve.info import describe
@@ -118,6 +119,9 @@ def create_app(
     """
     settings = settings or ServeSettings()
     artifact = load_artifact(model_path)
+    # The first prediction in a process compiles the image kernels, or loads them from
+    # numba's cache: pay for it here (once, on a blank image), not on the first request.
+    artifact.model.predict(np.zeros((1, *image_spec(artifact.model).shape)))
     info = describe(artifact)
     started = time.time()
     limiter: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
