@@ -25,10 +25,11 @@ class DigitPipeline(Pipeline):
     ``predict``, ``predict_proba`` and ``decision_function`` skip scikit-learn's per-call
     check that the pipeline is fitted once its last step is.
 
-    scikit-learn's check asks every step for its tags: 0.13-0.18 ms of the 1.30-1.75 ms
-    that one MNIST image took with it (``bench/predict.py --breakdown``). The steps run as in
-    ``Pipeline``, so the results are the same (tests/test_pipeline.py); with routed
-    parameters or metadata routing on, or an unfitted last step, it is the parent's code.
+    scikit-learn's check asks every step for its tags on every call, a cost that matters
+    for one image (``bench/predict.py --breakdown`` times both pipelines in turn). The
+    steps run as in ``Pipeline``, so the results are the same (tests/test_pipeline.py);
+    with routed parameters or metadata routing on, or an unfitted last step, it is the
+    parent's code.
 
     A last step with ``predict_through`` (:class:`digitrec.cascade.SVCCascade`) predicts
     through the step before it: a cascade whose first SVM reads only the leading PCA

@@ -74,21 +74,24 @@ def _einsum_dot(a, b):
 
 @njit(cache=True)
 def _pairwise_leaf(a, start, n):
-    """numpy's pairwise summation of ``a[start : start + n]``, ``n <= 128``."""
+    """numpy's pairwise summation of ``a[start : start + n]``, ``n <= 128``: under 8 values
+    in order, else 8 running sums combined as a tree, then the rest in order."""
     if n < 8:
         total = 0.0
         for i in range(start, start + n):
             total += a[i]
         return total
-    r = a[start : start + 8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            r[j] += a[start + i + j]
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = start + 8
+    end = start + n - n % 8
+    while i < end:
+        r0, r1, r2, r3 = r0 + a[i], r1 + a[i + 1], r2 + a[i + 2], r3 + a[i + 3]
+        r4, r5, r6, r7 = r4 + a[i + 4], r5 + a[i + 5], r6 + a[i + 6], r7 + a[i + 7]
         i += 8
-    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    while i < n:
-        total += a[start + i]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < start + n:
+        total += a[i]
         i += 1
     return total
 
@@ -145,11 +148,13 @@ def _add_reduce(a):
 def _deskew_one(x, out):
     """Deskew one C-contiguous float64 (h, w) image into ``out`` (see ``deskew``)."""
     height, width = x.shape
-    rows = np.arange(height) * 1.0
-    cols = np.arange(width) * 1.0
+    rows, cols = np.empty(height), np.empty(width)
+    for c in range(width):
+        cols[c] = c
     row_mass = np.empty(height)  # sum_c I[r, c]
     row_cmass = np.empty(height)  # sum_c c I[r, c]
     for r in range(height):
+        rows[r] = r
         row_mass[r] = _einsum_sum(x[r])
         row_cmass[r] = _einsum_dot(x[r], cols)
     total = _einsum_sum(row_mass)
@@ -160,9 +165,13 @@ def _deskew_one(x, out):
         return
     r0 = _einsum_dot(row_mass, rows) / total
     c0 = _einsum_sum(row_cmass) / total
-    dr = rows - r0
-    mu02 = _einsum_dot(row_mass * dr, dr)
-    mu11 = _einsum_dot(dr, row_cmass - c0 * row_mass)
+    dr, weighted, centred = np.empty(height), np.empty(height), np.empty(height)
+    for r in range(height):
+        dr[r] = rows[r] - r0
+        weighted[r] = row_mass[r] * dr[r]
+        centred[r] = row_cmass[r] - c0 * row_mass[r]
+    mu02 = _einsum_dot(weighted, dr)
+    mu11 = _einsum_dot(dr, centred)
     alpha = mu11 / mu02 if mu02 > 1e-12 * total else 0.0  # ink in one row: unchanged
     offset = -alpha * r0
     for r in range(height):
