@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -311,6 +314,32 @@ def test_compiled_sums_are_numpys_to_the_bit(rng):
         assert _compiled._einsum_sum(a) == np.einsum("ij->i", a[None])[0]
         assert _compiled._einsum_dot(a, b) == np.einsum("ij,ij->i", a[None], b[None])[0]
         assert _compiled._add_reduce(a) == np.add.reduce(a)
+
+
+def test_compiled_kernels_loaded_from_the_cache_give_the_same_bytes(tmp_path, unit_digits):
+    # this process has compiled (or loaded) them; a new one loads numba's cache from disk
+    # (a recursive function, for one, cannot be loaded from it: it would crash there)
+    np.save(tmp_path / "images.npy", unit_digits)
+    code = """if True:
+        import sys
+        import numpy as np
+        from digitrec import kernels
+        images = np.load(sys.argv[1])
+        hogs = [kernels.hog(images, orientations=o, pixels_per_cell=2, cells_per_block=2,
+                            block_norm=norm) for o, norm in ((9, "L1"), (130, "L1-sqrt"),
+                                                             (9, "L2"), (9, "L2-Hys"))]
+        np.savez(sys.argv[2], deskew=kernels.deskew(images), *hogs)
+    """
+    out = tmp_path / "out.npz"
+    for _ in range(2):  # the first run may compile (a cold cache), the second loads
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
+                             capture_output=True, text=True)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    saved = np.load(out)
+    assert saved["deskew"].tobytes() == kernels.deskew(unit_digits).tobytes()
+    for i, (o, norm) in enumerate(((9, "L1"), (130, "L1-sqrt"), (9, "L2"), (9, "L2-Hys"))):
+        kw = dict(orientations=o, pixels_per_cell=2, cells_per_block=2, block_norm=norm)
+        assert saved[f"arr_{i}"].tobytes() == kernels.hog(unit_digits, **kw).tobytes()
 
 
 # --------------------------------------------------------------------------------------
