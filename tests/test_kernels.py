@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -340,6 +341,28 @@ def test_compiled_kernels_loaded_from_the_cache_give_the_same_bytes(tmp_path, un
     for i, (o, norm) in enumerate(((9, "L1"), (130, "L1-sqrt"), (9, "L2"), (9, "L2-Hys"))):
         kw = dict(orientations=o, pixels_per_cell=2, cells_per_block=2, block_norm=norm)
         assert saved[f"arr_{i}"].tobytes() == kernels.hog(unit_digits, **kw).tobytes()
+
+
+def test_compiled_kernels_run_where_numba_can_cache_nothing(tmp_path, unit_digits):
+    # as on a read-only install with no writable cache directory: numba finds no place for
+    # its cache (simulated with the one locator that works only inside IPython)
+    np.save(tmp_path / "images.npy", unit_digits)
+    code = """if True:
+        import sys
+        import numpy as np
+        from digitrec import kernels
+        images = np.load(sys.argv[1])
+        hog = kernels.hog(images, pixels_per_cell=2)
+        np.savez(sys.argv[2], deskew=kernels.deskew(images), hog=hog)
+    """
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    out = tmp_path / "out.npz"
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
+                         capture_output=True, text=True, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    saved = np.load(out)
+    assert saved["deskew"].tobytes() == kernels.deskew(unit_digits).tobytes()
+    assert saved["hog"].tobytes() == kernels.hog(unit_digits, pixels_per_cell=2).tobytes()
 
 
 # --------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ Every sum runs in the order of the numpy operations these loops replaced (``_ein
 ``_add_reduce``), and no operation is fused or reordered (numba compiles without
 fast-math), so the outputs are the same bytes as before: features, models and metrics
 did not change.  The functions are compiled on first call and cached on disk
-(``cache=True``, in ``__pycache__``); importing this module imports numba, so the public
-kernels import it only when they run.
+(``cache=True``, in ``__pycache__``, or numba's user-wide cache directory where that is
+read-only); importing this module imports numba, so the public kernels import it only
+when they run.
 """
 
 from __future__ import annotations
@@ -30,12 +31,21 @@ _DEGREES = 180.0 / math.pi  # numpy's rad2deg: x * (180 / pi)
 L1, L1_SQRT, L2, L2_HYS = range(4)
 
 
+def _compile(function):
+    """``numba.njit(function)``, its machine code cached on disk; where numba finds no
+    writable place for the cache (it raises RuntimeError), every process compiles."""
+    try:
+        return njit(cache=True)(function)
+    except RuntimeError:
+        return njit(function)
+
+
 # --------------------------------------------------------------------------------------
 # Sums in numpy's orders (x86-64 baseline build: SSE2, two float64 lanes, no FMA)
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@_compile
 def _einsum_sum(a):
     """``np.einsum("i->", a)`` of a contiguous run: two lanes, blocks of four pairs."""
     n = a.shape[0]
@@ -53,7 +63,7 @@ def _einsum_sum(a):
     return 0.0 + (lane0 + lane1)
 
 
-@njit(cache=True)
+@_compile
 def _einsum_dot(a, b):
     """``np.einsum("i,i->", a, b)`` of contiguous runs: two lanes, multiply then add."""
     n = a.shape[0]
@@ -72,7 +82,7 @@ def _einsum_dot(a, b):
     return 0.0 + (lane0 + lane1)
 
 
-@njit(cache=True)
+@_compile
 def _pairwise_leaf(a, start, n):
     """numpy's pairwise summation of ``a[start : start + n]``, ``n <= 128``: under 8 values
     in order, else 8 running sums combined as a tree, then the rest in order."""
@@ -96,7 +106,7 @@ def _pairwise_leaf(a, start, n):
     return total
 
 
-@njit(cache=True)
+@_compile
 def _pairwise(a):
     """numpy's pairwise summation of ``a``: above 128 values, the sum of the two halves'
     (the first rounded down to a multiple of 8). Recursion is unrolled onto a stack
@@ -133,7 +143,7 @@ def _pairwise(a):
     return result
 
 
-@njit(cache=True)
+@_compile
 def _add_reduce(a):
     """``np.add.reduce(a)`` of a contiguous run."""
     return 0.0 + _pairwise(a)
@@ -144,7 +154,7 @@ def _add_reduce(a):
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@_compile
 def _deskew_one(x, out):
     """Deskew one C-contiguous float64 (h, w) image into ``out`` (see ``deskew``)."""
     height, width = x.shape
@@ -198,7 +208,7 @@ def _deskew_one(x, out):
                     out[r, c] = 0.0
 
 
-@njit(cache=True)
+@_compile
 def _deskew_into(images, out):
     for i in range(images.shape[0]):
         _deskew_one(images[i], out[i])
@@ -209,7 +219,7 @@ def _deskew_into(images, out):
 # --------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@_compile
 def _orientation_bin(g_row, g_col, magnitude, table, bounds):
     """scikit-image's orientation bin of a pixel with a gradient (see
     ``_OrientationTable``); ``len(bounds) - 1`` means none."""
@@ -231,7 +241,7 @@ def _orientation_bin(g_row, g_col, magnitude, table, bounds):
     return b
 
 
-@njit(cache=True)
+@_compile
 def _hog_one(x, cell, block, block_norm, table, bounds, out):
     """HOG of one C-contiguous (h, w) image (float32 or float64) into ``out``."""
     height, width = x.shape
@@ -293,7 +303,7 @@ def _hog_one(x, cell, block, block_norm, table, bounds, out):
             start += n_values
 
 
-@njit(cache=True)
+@_compile
 def _hog_into(images, cell, block, block_norm, table, bounds, out):
     for i in range(images.shape[0]):
         _hog_one(images[i], cell, block, block_norm, table, bounds, out[i])
