@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import shutil
@@ -147,3 +148,68 @@ def libsvm_clear_winners():
         return np.array(winners)
 
     return clear_winners
+
+
+# --- the code each DVC stage runs ------------------------------------------------------
+
+SRC = ROOT / "src"
+
+
+def stage_module(stage: dict) -> str:
+    """The module a dvc.yaml stage runs (``PYTHONPATH=src python -m <module>``)."""
+    cmd = stage["cmd"]
+    assert cmd.startswith("PYTHONPATH=src python -m "), cmd
+    return cmd.split()[-1]
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of module ``name`` under src/, or None (a name inside a module)."""
+    path = SRC / Path(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    return None
+
+
+def imported_modules(name: str) -> set[str]:
+    """The ``digitrec`` modules that module ``name``'s source imports anywhere."""
+    source = module_file(name)
+    assert source is not None, name
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{node.module}" if node.module else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+    return {m for m in found if m.split(".")[0] == "digitrec" and module_file(m)}
+
+
+def code_files(module: str) -> set[str]:
+    """Every source file that importing and running ``module`` may execute: its imports,
+    transitively, and the packages that contain each of them."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages
+        todo += imported_modules(name)
+    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
+
+
+@pytest.fixture(scope="session")
+def stage_code_files() -> dict[str, set[str]]:
+    """dvc.yaml stage name -> every source file (relative to the project root) that its
+    command imports, at module level or inside a function, followed transitively."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: code_files(stage_module(stage)) for name, stage in stages.items()}

@@ -383,6 +383,13 @@ def test_check_registers_as_a_typer_command_with_its_options():
     app.command("other")(lambda: None)  # two commands: `check` is addressed by name
     result = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for option in ["--against", "--rules", "--no-status", "[default: main]", "gate.yaml"]:
+    for option in [
+        "--against",
+        "--rules",
+        "--no-status",
+        "--reproduced",
+        "default: main",
+        "gate.yaml",
+    ]:
         assert option in result.output
     assert "--no-no-status" not in result.output
