@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny real data, and the shared read-only dataset mirror."""
+"""Shared fixtures: tiny real data, the real datasets' files, scratch projects."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the datasets' mirror on development machines
+TEST_DATA_ENV = "DIGITREC_TEST_DATA"
+REQUIRE_DATA_ENV = "DIGITREC_REQUIRE_DATA"
 # What a clone of the project holds before `dvc repro`: code, pipeline, params, rules, config.
 PROJECT_FILES = ("src", "templates", "dvc.yaml", "params.yaml", "gate.yaml", "pyproject.toml",
                  ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")  # fmt: skip
@@ -85,10 +87,47 @@ def stage_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` beside the checkout: byte-exact MNIST and optdigits files."""
-    assert (SHARED_DATA / "mnist").is_dir(), f"shared data not found at {SHARED_DATA}"
-    return SHARED_DATA
+def dataset_files() -> Path:
+    """A directory holding every MNIST and optdigits file as ``<dataset>/<name>`` (the
+    layout of a mirror), each fetched and verified (size, SHA-256) by the project's own
+    downloader into the user's download cache (``$DIGITREC_CACHE``, else
+    ``~/.cache/digitrec``), so each is fetched once per machine.
+
+    The mirror: ``$DIGITREC_TEST_DATA`` if set (a directory or URL holding ``mnist/`` and
+    ``optdigits/``, or a template with ``{dataset}``); else ``../shared/data`` beside the
+    checkout where it exists; else the datasets' public mirrors. When none can provide
+    the files, the tests that need them are skipped, saying how to supply them, or fail
+    when ``$DIGITREC_REQUIRE_DATA`` is set (as .ci/run does).
+    """
+    from digitrec.data.download import default_cache_dir, fetch_file
+    from digitrec.data.errors import FetchError
+    from digitrec.data.sources import SOURCES
+
+    given = os.environ.get(TEST_DATA_ENV, "").strip()
+    if given:
+        mirror: str | None = given if "{dataset}" in given else given.rstrip("/") + "/{dataset}"
+    elif SHARED_DATA.is_dir():
+        mirror = str(SHARED_DATA / "{dataset}")
+    else:
+        mirror = None  # each dataset's built-in public mirrors
+    cache = default_cache_dir()
+    for source in SOURCES.values():
+        for remote in source.files:
+            mirrors = [mirror] if mirror else list(source.mirrors)
+            try:
+                fetch_file(remote, mirrors, cache, progress=False, timeout=20)
+            except FetchError as exc:
+                why = (
+                    f"MNIST and optdigits are not available ({exc.remote.dataset}/"
+                    f"{exc.remote.name} could not be fetched from {', '.join(mirrors)}). "
+                    f"Set {TEST_DATA_ENV} to a directory or URL holding mnist/ and "
+                    "optdigits/ with the original files, or allow downloads from the "
+                    "public mirrors."
+                )
+                if os.environ.get(REQUIRE_DATA_ENV):
+                    pytest.fail(f"{why} ({REQUIRE_DATA_ENV} is set)\n{exc}", pytrace=False)
+                pytest.skip(why)
+    return cache
 
 
 @pytest.fixture(scope="session")

@@ -257,8 +257,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_mirror(shared_data):
-    handler = functools.partial(QuietHandler, directory=str(shared_data))
+def http_mirror(dataset_files):
+    handler = functools.partial(QuietHandler, directory=str(dataset_files))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -291,9 +291,9 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror, scratch_projec
     )  # fmt: skip
 
 
-def test_optdigits_official_split_from_a_directory_mirror(tmp_path, shared_data, scratch_project):
+def test_optdigits_official_split_from_a_directory_mirror(tmp_path, dataset_files, scratch_project):
     repo = make_repo(tmp_path / "project", tmp_path / "cache", scratch_project)
-    repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(shared_data / "optdigits")]})
+    repo.set_params(fetch={"dataset": "optdigits", "mirrors": [str(dataset_files / "optdigits")]})
     repo.dvc("repro", "evaluate")
     info = json.loads((repo.path / "data/raw/dataset.json").read_text())
     assert (info["n_train"], info["n_test"]) == (3823, 1797)
