@@ -16,6 +16,8 @@ from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.utils.validation import check_is_fitted
 
+from digitrec.sklearn_compat import sigmoid_calibration
+
 
 class BatchedCalibratedClassifierCV(CalibratedClassifierCV):
     """:class:`sklearn.calibration.CalibratedClassifierCV` with a vectorised sigmoid
@@ -23,15 +25,13 @@ class BatchedCalibratedClassifierCV(CalibratedClassifierCV):
 
     def predict_proba(self, X):
         check_is_fitted(self)
-        calibrated = self.calibrated_classifiers_
-        if self.method != "sigmoid" or len(calibrated) != 1 or len(self.classes_) < 3:
+        sigmoid = sigmoid_calibration(self)
+        if sigmoid is None or len(self.classes_) < 3:
             return super().predict_proba(X)
-        (one,) = calibrated
-        if not np.array_equal(one.estimator.classes_, self.classes_):
+        estimator, a, b = sigmoid
+        if not np.array_equal(estimator.classes_, self.classes_):
             return super().predict_proba(X)
-        scores = one.estimator.decision_function(X)  # (n_samples, n_classes), one-vs-rest
-        a = np.array([c.a_ for c in one.calibrators])
-        b = np.array([c.b_ for c in one.calibrators])
+        scores = estimator.decision_function(X)  # (n_samples, n_classes), one-vs-rest
         proba = expit(-(a * scores + b))
         total = proba.sum(axis=1, keepdims=True)
         # All calibrators at exactly 0 (never in practice): the uniform distribution, as

@@ -8,12 +8,12 @@ import numpy as np
 from sklearn import decomposition, get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
-from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from digitrec import kernels
 from digitrec.derived import KeepsDerived
 from digitrec.preprocessing import as_images
+from digitrec.sklearn_compat import dense_output_config, union_parts, union_stack
 
 
 class _ImageFeatures(TransformerMixin, BaseEstimator):
@@ -95,16 +95,16 @@ class SequentialFeatureUnion(FeatureUnion):
         config = get_config()
         if params or self.n_jobs not in (None, 1) or config["enable_metadata_routing"]:
             return super().transform(X, **params)
-        Xs = [t.transform(X) if w is None else t.transform(X) * w for _, t, w in self._iter()]
+        Xs = [t.transform(X) if w is None else t.transform(X) * w for t, w in union_parts(self)]
         if not Xs:
             return super().transform(X)
         if (
             all(type(x) is np.ndarray and x.ndim == 2 for x in Xs)
             and not config["array_api_dispatch"]
-            and _get_output_config("transform", self)["dense"] == "default"
+            and dense_output_config(self) == "default"
         ):
             return np.concatenate(Xs, axis=1)
-        return self._hstack(Xs)
+        return union_stack(self, Xs)
 
 
 class GradientDirections(_ImageFeatures):

@@ -18,6 +18,7 @@ from digitrec.imagespec import ImageSpec
 from digitrec.models import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
 from digitrec.preprocessing import Center, Deskew, ImageScaler
+from digitrec.sklearn_compat import final_step, pipeline_transforms
 
 
 class DigitPipeline(Pipeline):
@@ -39,16 +40,16 @@ class DigitPipeline(Pipeline):
     def predict(self, X, **params):
         return self._infer("predict", X, params)
 
-    @available_if(lambda self: hasattr(self._final_estimator, "predict_proba"))
+    @available_if(lambda self: hasattr(final_step(self), "predict_proba"))
     def predict_proba(self, X, **params):
         return self._infer("predict_proba", X, params)
 
-    @available_if(lambda self: hasattr(self._final_estimator, "decision_function"))
+    @available_if(lambda self: hasattr(final_step(self), "decision_function"))
     def decision_function(self, X, **params):
         return self._infer("decision_function", X, params)
 
     def _infer(self, method: str, X, params: dict):
-        last = self._final_estimator
+        last = final_step(self)
         if (
             params
             or get_config()["enable_metadata_routing"]
@@ -56,7 +57,7 @@ class DigitPipeline(Pipeline):
             or not _has_fitted_state(last)
         ):
             return getattr(super(), method)(X, **params)
-        transforms = [transform for _, _, transform in self._iter(with_final=False)]
+        transforms = pipeline_transforms(self)
         through = method == "predict" and bool(transforms) and hasattr(last, "predict_through")
         for transform in transforms[:-1] if through else transforms:
             X = transform.transform(X)

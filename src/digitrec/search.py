@@ -29,13 +29,13 @@ from sklearn.model_selection import (
     StratifiedKFold,
     train_test_split,
 )
-from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils.validation import check_is_fitted
 
 from digitrec import params as params_module
 from digitrec.imagespec import ImageSpec
 from digitrec.params import Params
 from digitrec.pipeline import fit_pipeline
+from digitrec.sklearn_compat import BaseSearchCV
 
 SCORING = "accuracy"  # of the digit, or of the yes/no answer for a one-vs-rest detector
 

@@ -26,6 +26,7 @@ from sklearn.svm import SVC
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from digitrec.derived import KeepsDerived
+from digitrec.sklearn_compat import SVCPredictHooks, libsvm_model
 
 # Rows of the kernel matrix computed at once: bounds memory (rows x support vectors).
 BLOCK_ROWS = 512
@@ -39,7 +40,7 @@ SCREEN_MIN_WORK = 1 << 20
 UNIT_ROUNDOFF_32 = float(np.finfo(np.float32).eps) / 2
 
 
-class BatchedSVC(KeepsDerived, SVC):
+class BatchedSVC(KeepsDerived, SVCPredictHooks):
     """:class:`sklearn.svm.SVC` with a batched, BLAS-backed decision function.
 
     Takes the same parameters and fits the same model. Dense input with the ``linear``,
@@ -51,13 +52,14 @@ class BatchedSVC(KeepsDerived, SVC):
         super().fit(X, y, sample_weight=sample_weight)
         sv = self.support_vectors_
         # Squared norms of the support vectors, for the RBF kernel (dense fits only)
-        self.support_sq_norms_ = None if self._sparse else np.einsum("ij,ij->i", sv, sv)
+        dense = not libsvm_model(self).sparse
+        self.support_sq_norms_ = np.einsum("ij,ij->i", sv, sv) if dense else None
         return self
 
     def _batched(self) -> bool:
-        return self.kernel in ("linear", "poly", "rbf", "sigmoid") and not self._sparse
+        return self.kernel in ("linear", "poly", "rbf", "sigmoid") and not libsvm_model(self).sparse
 
-    def _validate_for_predict(self, X):
+    def check_predict_input(self, X):
         # The common case checked cheaply (scikit-learn's checks cost ~0.15 ms per call):
         # a finite float64 array of the fitted width, from a model fitted without names.
         if (
@@ -72,16 +74,16 @@ class BatchedSVC(KeepsDerived, SVC):
             and np.isfinite(X).all()
         ):
             return np.ascontiguousarray(X)
-        return super()._validate_for_predict(X)
+        return super().check_predict_input(X)
 
-    def _dense_decision_function(self, X):
+    def dense_decision_values(self, X):
         if not self._batched():
-            return super()._dense_decision_function(X)
+            return super().dense_decision_values(X)
         return _ovo_decision(self, np.asarray(X, dtype=np.float64))
 
-    def _dense_predict(self, X):
+    def dense_labels(self, X):
         if not self._batched():
-            return super()._dense_predict(X)
+            return super().dense_labels(X)
         X = np.asarray(X, dtype=np.float64)
         if self._screens(X):
             return _screened_labels(self, X)
@@ -98,29 +100,30 @@ class BatchedSVC(KeepsDerived, SVC):
         """
         if not margin > 0:
             raise ValueError(f"margin must be a positive number, got {margin!r}")
-        X = self._validate_for_predict(X)
+        X = self.check_predict_input(X)
         if self._batched():
             X = np.asarray(X, dtype=np.float64)
             if self._screens(X):
                 return _screened(self, X, partial(_margin_block, margin=margin))
             dec = _ovo_decision(self, X)
-        elif self._sparse:
-            dec = self._sparse_decision_function(X)
+        elif libsvm_model(self).sparse:
+            dec = self.sparse_decision_values(X)
         else:
-            dec = super()._dense_decision_function(X)
+            dec = super().dense_decision_values(X)
         return _clear_winners(dec, margin, len(self.classes_))
 
     def decision_function(self, X):
         # The one-vs-rest transform of the pairwise values, as SVC does it, vectorised.
         if self.decision_function_shape != "ovr" or len(self.classes_) < 3:
             return super().decision_function(X)
-        dec = self._decision_function(X)
+        dec = self.ovo_decision_values(X)
         return _ovr_from_ovo(dec < 0, -dec, len(self.classes_))
 
 
 def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.ndarray:
     """The kernel matrix K[i, k] = k(X[i], sv[k]) as libsvm defines it."""
     dot = X @ sv.T
+    gamma = libsvm_model(svc).gamma
     if svc.kernel == "linear":
         return dot
     if svc.kernel == "rbf":  # exp(-gamma (|x|^2 + |s|^2 - 2 x.s)), in place
@@ -128,16 +131,16 @@ def _kernel(svc: SVC, X: np.ndarray, sv: np.ndarray, sv_sq: np.ndarray) -> np.nd
         dot *= 2.0
         sq -= dot
         np.maximum(sq, 0.0, out=sq)
-        sq *= -svc._gamma
+        sq *= -gamma
         return np.exp(sq, out=sq)
     if svc.kernel == "poly":
-        return (svc._gamma * dot + svc.coef0) ** svc.degree
-    return np.tanh(svc._gamma * dot + svc.coef0)
+        return (gamma * dot + svc.coef0) ** svc.degree
+    return np.tanh(gamma * dot + svc.coef0)
 
 
 def _class_blocks(svc: SVC) -> tuple[slice, ...]:
     """Each class's support vectors: consecutive rows of ``support_vectors_``."""
-    return _blocks(tuple(svc._n_support.tolist()))
+    return _blocks(tuple(libsvm_model(svc).n_support.tolist()))
 
 
 @cache
@@ -160,7 +163,8 @@ def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
     """
     sv, sv_sq = svc.support_vectors_, svc.support_sq_norms_
     blocks = _class_blocks(svc)
-    coef = svc._dual_coef_  # (n_classes - 1, n_SV): libsvm's sv_coef
+    model = libsvm_model(svc)
+    coef = model.dual_coef  # (n_classes - 1, n_SV): libsvm's sv_coef
     n_classes = len(blocks)
     first, second = _pairs(n_classes)
     out = np.empty((len(X), len(first)))
@@ -170,7 +174,7 @@ def _ovo_decision(svc: SVC, X: np.ndarray) -> np.ndarray:
         # partial[:, c, m] = sum over class c's support vectors of coef[m] * K
         partial = np.stack([K[:, b] @ coef[:, b].T for b in blocks], axis=1)
         out[rows] = partial[:, first, second - 1] + partial[:, second, first]
-    out += svc._intercept_  # libsvm's -rho
+    out += model.intercept  # libsvm's -rho
     return out
 
 
@@ -266,8 +270,9 @@ def _make_screening(svc: SVC) -> _ScreeningArrays:
     sv_aug = np.empty((len(sv), sv.shape[1] + 2), dtype=np.float32)
     sv_aug[:, :-2] = sv
     sv_aug[:, -2] = 1.0
-    sv_aug[:, -1] = -svc._gamma * svc.support_sq_norms_
-    coef = svc._dual_coef_
+    model = libsvm_model(svc)
+    sv_aug[:, -1] = -model.gamma * svc.support_sq_norms_
+    coef = model.dual_coef
     arrays = _ScreeningArrays(sv_aug, np.concatenate([coef, np.abs(coef)]).astype(np.float32))
     for array in arrays:
         array.flags.writeable = False
@@ -303,7 +308,8 @@ def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.n
     """
     sv_sq = svc.support_sq_norms_
     blocks = _class_blocks(svc)
-    coef = svc._dual_coef_
+    model = libsvm_model(svc)
+    coef, gamma = model.dual_coef, model.gamma
     n_classes, m = len(blocks), len(coef)
     first, second = _pairs(n_classes)
     u = UNIT_ROUNDOFF_32
@@ -312,22 +318,22 @@ def _rbf_screen(svc: SVC, arrays: _ScreeningArrays, X: np.ndarray) -> tuple[np.n
 
     x_sq = np.einsum("ij,ij->i", X, X)
     x_aug = np.empty((len(X), X.shape[1] + 2), dtype=np.float32)
-    x_aug[:, :-2] = 2 * svc._gamma * X
-    x_aug[:, -2] = -svc._gamma * x_sq
+    x_aug[:, :-2] = 2 * gamma * X
+    x_aug[:, -2] = -gamma * x_sq
     x_aug[:, -1] = 1.0
     K = x_aug @ arrays.sv_aug.T  # (rows, n_SV): -gamma |x - s|^2
     np.exp(K, out=K)
     partial = np.stack([K[:, b] @ arrays.coef[:, b].T for b in blocks], axis=1)
     partial = partial.astype(np.float64)
     values, sizes = partial[:, :, :m], partial[:, :, m:]
-    dec = values[:, first, second - 1] + values[:, second, first] + svc._intercept_
+    dec = values[:, first, second - 1] + values[:, second, first] + model.intercept
     size = sizes[:, first, second - 1] + sizes[:, second, first]
 
-    exponent = svc._gamma * (2 * X.shape[1] + 32) * u * (x_sq + sv_sq.max())
+    exponent = gamma * (2 * X.shape[1] + 32) * u * (x_sq + sv_sq.max())
     r = np.expm1(exponent) * (1 + 8 * u) + 8 * u
     relative = (r / (1 - r) + u + 1.01 * gamma_l) * (1 + 2 * gamma_l + 2 * u)
     relative[~(r < 1)] = np.inf  # the analysis needs r < 1: no bound, so decide again
-    slack = 1e-9 * (size + np.abs(svc._intercept_)) + 1e-30  # + underflowed kernel values
+    slack = 1e-9 * (size + np.abs(model.intercept)) + 1e-30  # + underflowed kernel values
     return dec, relative[:, None] * size + slack
 
 
