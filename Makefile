@@ -32,8 +32,8 @@ test-fast: setup
 	python -m pytest -m "not e2e"
 
 lint: setup
-	ruff check src tests bench scripts
-	ruff format --check src tests bench scripts
+	ruff check src tests bench studies scripts
+	ruff format --check src tests bench studies scripts
 
 bench: setup
 	python bench/hog.py

@@ -4,9 +4,9 @@ Prints a Markdown table (dataset, features, model, test accuracy, error, wall ti
 whole pipeline from fetch to metrics). MNIST and optdigits are downloaded through the real
 fetch stage: point DIGITREC_MIRRORS at a mirror if the default ones are unreachable.
 
-    python bench/recipes.py                     # every recipe below
-    python bench/recipes.py digits-svc mnist-pca-svc
-    python bench/recipes.py --save metrics/recipes mnist-virtual-svc
+    python studies/recipes.py                     # every recipe below
+    python studies/recipes.py digits-raw-svc mnist-pca-svc
+    python studies/recipes.py --save metrics/recipes mnist-virtual-svc
 
 ``--save DIR`` also writes each recipe's metrics, wall time and command to DIR/<recipe>.json;
 ``--keep DIR`` runs the recipes in DIR/<recipe> and keeps them (to benchmark the models, e.g.
