@@ -1,13 +1,14 @@
 # make repro  - set up a virtual environment and run the pipeline (dvc repro)
 # make test   - set up a virtual environment and run the whole test suite
 # make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
+# make docs  - regenerate docs/results.md and docs/performance.md from the committed JSON
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast lint bench clean
+.PHONY: setup repro test test-fast lint bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +40,9 @@ bench: setup
 	python bench/hog.py
 	python bench/deskew.py
 	python bench/predict.py
+
+docs: setup
+	python scripts/build_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots
