@@ -30,8 +30,8 @@ def test_committed_pages_are_what_make_docs_generates(build_docs, tmp_path):
         or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")
     ]
     assert not stale, (
-        f"docs/{', docs/'.join(stale)} differ from what the committed JSON gives: "
-        "run `make docs` (python scripts/build_docs.py) and commit the result"
+        f"stale pages, not what the committed JSON gives: docs/{', docs/'.join(stale)}; "
+        "run `make docs` (python scripts/build_docs.py) and commit them"
     )
 
 
