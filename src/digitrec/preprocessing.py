@@ -37,7 +37,7 @@ class _StatelessImageTransformer(TransformerMixin, BaseEstimator, auto_wrap_outp
     """Base for transformers that learn nothing: ``fit`` only records the input shape.
 
     Their output is images, not feature rows, so ``set_output`` does not apply: no
-    output wrapper is installed around ``transform`` (a few µs on every call).
+    output wrapper is installed around ``transform`` (a cost paid on every call).
     """
 
     def fit(self, X, y=None):
