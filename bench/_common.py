@@ -118,11 +118,13 @@ def machine() -> dict:
 
 
 def provenance(root: Path = ROOT) -> dict:
-    """When (UTC), on which commit of ``root`` and on what machine figures are measured."""
+    """When (UTC), on which commit of ``root`` and on what machine figures are measured,
+    and the machine's load average (1, 5, 15 minutes) then: other jobs slow a benchmark."""
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(root),
         "machine": machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -190,10 +190,15 @@ def benchmark_section(path: Path, record: dict, machines: Machines) -> str:
     if where["machine"] == NOT_RECORDED:
         measured = "Measurement date, commit and machine not recorded."
     else:
+        provenance = record["provenance"]
         measured = (
-            f"Measured {record['provenance']['measured_at']} on commit {where['commit']}, "
-            f"machine {where['machine']}."
+            f"Measured {provenance['measured_at']} on commit {where['commit']}, "
+            f"machine {where['machine']}"
         )
+        if "load_average" in provenance:
+            load = ", ".join(f"{x:.2f}" for x in provenance["load_average"])
+            measured += f" (load average {load} over 1, 5, 15 minutes)"
+        measured += "."
     settings = ", ".join(f"{k} {cell(v)}" for k, v in sorted(record.get("settings", {}).items()))
     lines = [
         f"## {name}: `bench/{name}.py`",

@@ -71,6 +71,8 @@ def test_save_writes_the_figures_and_their_provenance(name, tmp_path, monkeypatc
     assert before <= measured.replace(tzinfo=UTC) <= datetime.now(UTC)
     head = git(ROOT, "rev-parse", "HEAD").strip()
     assert provenance["commit"] in (head, head + "-dirty")
+    assert len(provenance["load_average"]) == 3
+    assert all(x >= 0 for x in provenance["load_average"])
     machine = provenance["machine"]
     assert machine["cores"] == os.cpu_count()
     assert machine["cpu"] and machine["python"] and machine["packages"]["numpy"]
