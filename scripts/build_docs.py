@@ -103,7 +103,7 @@ class Machines:
     def section(self) -> str:
         lines = ["## Machines", ""]
         if not self.seen:
-            lines.append(f"None: machines {NOT_RECORDED}.")
+            lines.append(f"None: {NOT_RECORDED} in any of the files.")
         for i, m in enumerate(self.seen.values(), 1):
             blas = "; ".join(
                 f"{b['api']} {b['version']} ({b['architecture'] or 'kernel family unknown'})"
@@ -205,8 +205,8 @@ def benchmark_section(path: Path, record: dict, machines: Machines) -> str:
         "",
         record.get("description", ""),
         "",
-        f"{measured} `{record['command']}` (settings: {settings or 'none'}); "
-        f"from `{BENCH_RESULTS}/{path.name}`.",
+        f"{measured} Command: `{record['command']}`; settings: {settings or 'none'}; "
+        f"figures: `{BENCH_RESULTS}/{path.name}`.",
         "",
     ]
     df = pd.DataFrame(record["results"])

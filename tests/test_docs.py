@@ -114,7 +114,7 @@ def test_each_row_says_when_where_and_on_what_it_was_measured(build_docs, tmp_pa
         "Measured 2026-01-02T03:04:05Z on commit `0123456789-dirty`, machine M1 "
         "(load average 1.50, 0.25, 2.00 over 1, 5, 15 minutes)." in performance
     )
-    assert "`python bench/hog.py --n 10` (settings: repeats 1, threads 1)" in performance
+    assert "Command: `python bench/hog.py --n 10`; settings: repeats 1, threads 1;" in performance
     (line,) = [line for line in performance.splitlines() if line.startswith("| MNIST")]
     assert [c.strip() for c in line.strip("|").split("|")] == ["MNIST", "1,000", "42.3", "4.8e-08"]
 
