@@ -1,14 +1,16 @@
 # make repro  - set up a virtual environment and run the pipeline (dvc repro)
 # make test   - set up a virtual environment and run the whole test suite
 # make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
-# make docs  - regenerate docs/results.md and docs/performance.md from the committed JSON
+# make lint   - ruff (lint and format check) and mypy, as CI runs them
+# make lock   - regenerate requirements.lock: the newest releases pyproject.toml allows
+# make docs   - regenerate docs/results.md and docs/performance.md from the committed JSON
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast lint bench docs clean
+.PHONY: setup repro test test-fast lint lock bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -33,8 +35,19 @@ test-fast: setup
 	python -m pytest -m "not e2e"
 
 lint: setup
-	ruff check src tests bench studies scripts
-	ruff format --check src tests bench studies scripts
+	ruff check .
+	ruff format --check .
+	mypy
+
+# A fresh venv with the newest releases that pyproject.toml allows (the dev extra too),
+# frozen; review the diff, then `make setup` installs exactly that.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^digitrec' > requirements.lock
+	rm -rf .venv-lock
 
 bench: setup
 	python bench/hog.py

@@ -75,8 +75,9 @@ class SVCCascade(ClassifierMixin, BaseEstimator):
                 f"first and second must have the same classes, got {first.classes_} "
                 f"and {second.classes_}"
             )
-        self.first_, self.second_ = first, second
-        self.classes_ = first.classes_
+        self.first_: BaseEstimator = first
+        self.second_: BaseEstimator = second
+        self.classes_: np.ndarray = first.classes_
         return self
 
     def _routes(self, X):

@@ -234,8 +234,8 @@ def resolve_baseline(root: Path, rev: str) -> Baseline:
     elif has_origin and not ancestry:
         name = rev.removeprefix("refs/remotes/").removeprefix("origin/")
         refspec = name if name == rev else f"+refs/heads/{name}:refs/remotes/origin/{name}"
-        depth = ["--depth=1"] if shallow else []
-        result = git(root, "fetch", "--quiet", *depth, "origin", refspec)
+        depth_args = ["--depth=1"] if shallow else []
+        result = git(root, "fetch", "--quiet", *depth_args, "origin", refspec)
         failures.append(result.stderr.strip() if result.returncode else "")
         if result.returncode == 0:
             commit = rev_parse(root, rev) or rev_parse(root, "FETCH_HEAD")

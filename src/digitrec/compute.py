@@ -107,11 +107,12 @@ def map_chunks(
     else:
         parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
         parts = parallel(joblib.delayed(function)(chunk) for chunk in chunks)
-    out = None
+    out: np.ndarray | None = None
     for start, part in zip(starts, parts, strict=True):
         if out is None:
             out = np.empty((len(rows), *part.shape[1:]), dtype=part.dtype)
         out[start : start + len(part)] = part
+    assert out is not None  # there is at least one chunk
     return out
 
 

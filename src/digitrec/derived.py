@@ -25,6 +25,6 @@ class KeepsDerived:
         return hit[1]
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # type: ignore[call-overload]
         state.pop(KEY, None)
         return state

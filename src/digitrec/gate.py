@@ -136,7 +136,7 @@ def _parse_rule(name: str, spec: Any, problems: list[str]) -> Rule | None:
         problems.append(f"{name}: give at least one of min, max, max_drop")
     if len(problems) > before:
         return None
-    return Rule(metric=name, path=path, key=key, direction=direction, **values)
+    return Rule(metric=name, path=path, key=key, direction=str(direction), **values)
 
 
 # --- comparison -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -82,7 +82,7 @@ def load_arrays(
     """``directory/<name>.npy`` for each name; with ``mmap``, memory-mapped read-only, so only
     the rows that are used are ever read."""
     directory = Path(directory)
-    mode = "r" if mmap else None
+    mode: Literal["r"] | None = "r" if mmap else None
     return tuple(
         np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False) for name in names
     )

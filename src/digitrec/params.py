@@ -412,7 +412,7 @@ def override(
     return validate(raw)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "value_error":
         return f"{key}: {error['ctx']['error']}"

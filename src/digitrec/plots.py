@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -25,7 +26,7 @@ __all__ = ["save_confusion_matrix_png", "save_misclassified_png"]
 
 DPI = 100
 # Pinned so that a user's matplotlibrc or style cannot change the output.
-_STYLE = {
+_STYLE: dict[str, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib; has the "→" glyph
     "font.size": 10.0,
     "axes.unicode_minus": True,
@@ -62,7 +63,7 @@ def save_confusion_matrix_png(
     cell_font = max(5.0, min(11.0, 110.0 / n))
     integral = np.issubdtype(cm.dtype, np.integer) or bool(np.all(cm == np.round(cm)))
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         fig = Figure(figsize=(side + 1.0, side), dpi=DPI, layout="constrained")
         ax = fig.add_subplot()
         vmax = float(cm.max()) if cm.max() > 0 else 1.0
@@ -108,7 +109,7 @@ def save_misclassified_png(
     if count and (not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_):
         images = images.astype(np.float64)
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         if count == 0:
             fig = Figure(figsize=(4.0, 1.0), dpi=DPI)
             fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center", fontsize=12)

@@ -33,7 +33,11 @@ def as_images(X, shape: tuple[int, int] | None = None, cast: bool = True) -> np.
     return X.astype(np.float64, copy=False) if cast else X
 
 
-class _StatelessImageTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class _StatelessImageTransformer(
+    TransformerMixin,
+    BaseEstimator,
+    auto_wrap_output_keys=None,  # type: ignore[call-arg]  # set_output's class keyword
+):
     """Base for transformers that learn nothing: ``fit`` only records the input shape.
 
     Their output is images, not feature rows, so ``set_output`` does not apply: no

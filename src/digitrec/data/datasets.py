@@ -141,7 +141,7 @@ def _load_mnist(mirrors: Sequence[str], cache: Path, progress: bool) -> _Split:
 
 def _load_optdigits(mirrors: Sequence[str], cache: Path, progress: bool) -> _Split:
     paths = _fetch(OPTDIGITS_SOURCE, mirrors, cache, progress)
-    out = []
+    out: list[np.ndarray] = []
     for name in ("optdigits.tra", "optdigits.tes"):
         try:
             text = paths[name].read_text(encoding="ascii")

@@ -32,16 +32,16 @@ _GRADIENT_CHUNK_PIXELS = 1 << 18
 
 def _check_gradient_params(directions, grid, upsample, blur, power):
     def positive_int(value, name, low=1):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or int(value) < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         return int(value)
 
     directions = positive_int(directions, "directions", 2)
     grid = positive_int(grid, "grid")
     upsample = positive_int(upsample, "upsample")
-    if not isinstance(blur, numbers.Real) or not blur > 0:
+    if not isinstance(blur, numbers.Real) or not float(blur) > 0:
         raise ValueError(f"blur must be a positive number, got {blur!r}")
-    if not isinstance(power, numbers.Real) or not 0 < power <= 1:
+    if not isinstance(power, numbers.Real) or not 0 < float(power) <= 1:
         raise ValueError(f"power must be in (0, 1], got {power!r}")
     return directions, grid, upsample, float(blur), float(power)
 
@@ -147,7 +147,7 @@ def gradient_directions(
         chunk = images[start : start + step]
         _check_values(chunk, non_negative=False)
         x = chunk.astype(np.float64, copy=False)
-        if z_rows is not None:
+        if z_rows is not None and z_cols is not None:
             x = z_rows @ x @ z_cols.T
         lower, lower_weight, upper_weight = _split_directions(*_sobel(x), directions)
         upper = (lower + 1) % directions
