@@ -3,13 +3,14 @@
 # make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
 # make lint   - ruff (lint and format check) and mypy, as CI runs them
 # make lock   - regenerate requirements.lock: the newest releases pyproject.toml allows
+# make docs   - regenerate docs/results.md and docs/performance.md from the committed JSON
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast lint lock bench clean
+.PHONY: setup repro test test-fast lint lock bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +53,9 @@ bench: setup
 	python bench/hog.py
 	python bench/deskew.py
 	python bench/predict.py
+
+docs: setup
+	python scripts/build_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots

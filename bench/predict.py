@@ -2,6 +2,7 @@
 
     python bench/predict.py                          # models/model.skops on data/raw's test set
     python bench/predict.py --model m.skops --images data/raw --repeat 5
+    python bench/predict.py --save                   # also write bench/results/predict.json
 
 The reference is the very same fitted model with digitrec's ``BatchedSVC`` and
 ``BatchedCalibratedClassifierCV`` turned back into scikit-learn's ``SVC`` and
@@ -13,7 +14,8 @@ BLAS threads; libsvm itself uses one) and the time for one image (in-process, af
 one BLAS thread: the median over --single test images in order, best of --repeat passes,
 the two predictors' passes in turn; every pass's median is printed too, since a shared
 machine's load moves them), their ratios, and whether the predictions are identical (they
-must be).
+must be). ``--save [PATH]`` writes these figures, the model's SHA-256 and their provenance
+as JSON (see ``_common.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import add_save_option, save, significant
 from sklearn import decomposition
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
@@ -142,7 +145,7 @@ def breakdown(model, images: np.ndarray, n: int) -> None:
                 print(f"  {label} ({rows.mean():.1%}): {np.median(times[rows]):.3f}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=artifact.DEFAULT_MODEL)
     ap.add_argument("--images", type=Path, default=Path("data/raw"), help="holds test_images.npy")
@@ -156,8 +159,12 @@ def main() -> None:
     ap.add_argument(
         "--breakdown", action="store_true", help="only time one image step by step and by route"
     )
-    args = ap.parse_args()
-    model = artifact.load_model(args.model)
+    add_save_option(ap, "predict")
+    args = ap.parse_args(argv)
+    if args.save and args.breakdown:
+        ap.error("--save saves the comparison with scikit-learn, not --breakdown")
+    loaded = artifact.load_artifact(args.model)
+    model = loaded.model
     images = np.load(args.images / "test_images.npy")
     start = time.perf_counter()
     model.predict(images[:1])
@@ -199,6 +206,30 @@ def main() -> None:
     )
     for name, r in rows.items():
         print(f"  {name}: {', '.join(f'{ms:.2f}' for ms in r['passes'])} ms")
+    if args.save:
+        results = [
+            {
+                "predictor": name,
+                "whole_set_s": significant(r["all_s"]),
+                "per_image_batched_us": significant(1e6 * r["all_s"] / len(images)),
+                "one_image_ms": significant(r["one_ms"]),
+                "one_image_ms_each_pass": [significant(ms, 3) for ms in r["passes"]],
+            }
+            for name, r in rows.items()
+        ]
+        summary = {
+            "model": str(args.model),
+            "model_sha256": loaded.sha256,
+            "test_images": len(images),
+            "image_shape": "x".join(map(str, images.shape[1:])),
+            "one_image_method": method,
+            "speedup_whole_set": significant(ref["all_s"] / fast["all_s"], 3),
+            "speedup_one_image": significant(ref["one_ms"] / fast["one_ms"], 3),
+            "identical_predictions": same,
+        }
+        settings = {"repeat": args.repeat, "single": args.single, "threads": args.threads}
+        save(args.save, "predict", __doc__.split("\n")[0], argv, settings=settings,
+             results=results, summary=summary)  # fmt: skip
     if not same:
         raise SystemExit("predictions differ from the reference")
 

@@ -204,13 +204,6 @@ def load_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> P
     return load_artifact(path, allow_pickle=allow_pickle).model
 
 
-def untrusted_types(data: bytes) -> list[str]:
-    """Types in a skops archive that neither skops nor our allow-list trust."""
-    import skops.io as sio
-
-    return [t for t in sio.get_untrusted_types(data=data) if not is_trusted(t)]
-
-
 def is_trusted(type_name: str) -> bool:
     """Whether ``type_name`` (``module.Class``) is on the reviewed allow-list."""
     if type_name in TRUSTED_TYPES:

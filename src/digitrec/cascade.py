@@ -8,7 +8,7 @@ calls: where the first SVM's vote is won by a class that beats every other class
 least ``margin`` in its one-vs-one decision values (``margin=1`` is the SVM's own margin),
 :class:`SVCCascade` takes that label, and only the remaining samples go to the final SVM.
 
-The cascade is a model of its own, with its own accuracy: ``bench/cascade.py`` measures,
+The cascade is a model of its own, with its own accuracy: ``studies/cascade.py`` measures,
 on a validation split of the training data, how often it departs from the final SVM and
 how many samples reach the final SVM, for a range of margins.
 """

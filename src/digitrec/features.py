@@ -83,10 +83,10 @@ class SequentialFeatureUnion(FeatureUnion):
     turn, in the calling thread.
 
     ``FeatureUnion`` goes through joblib even with ``n_jobs=None``; on one image that
-    bookkeeping (about 0.5 ms) costs more than the features themselves. Plain 2-D arrays
-    with the default output are joined by ``numpy.concatenate`` directly, as
-    ``FeatureUnion`` joins them after looking up the array namespace and the output
-    container (about 20 µs a call). Same parameters, same fit, same output
+    bookkeeping costs more than the features themselves. Plain 2-D arrays with the default
+    output are joined by ``numpy.concatenate`` directly, as ``FeatureUnion`` joins them
+    after looking up the array namespace and the output container on every call. Same
+    parameters, same fit, same output
     (tests/test_features.py); with ``n_jobs`` set, metadata routing on, or routed
     parameters, it is the parent's code.
     """
@@ -147,8 +147,8 @@ class GradientDirections(_ImageFeatures):
 class PCA(KeepsDerived, decomposition.PCA):
     """:class:`sklearn.decomposition.PCA` (the same fit) whose ``transform`` checks the
     common case cheaply: a finite float64 array of the fitted width, from a model fitted
-    without feature names. scikit-learn's per-call checks cost about 0.15 ms, as much as
-    projecting one image, and it projects the mean again on every call; here the mean's
+    without feature names. scikit-learn's per-call checks cost about as much as projecting
+    one image, and it projects the mean again on every call; here the mean's
     projection is made once (kept in memory, not saved). The arithmetic is scikit-learn's,
     so the output is the same to the bit (tests/test_features.py). Anything else, and
     whitening, goes to scikit-learn.

@@ -41,7 +41,7 @@ class _StatelessImageTransformer(
     """Base for transformers that learn nothing: ``fit`` only records the input shape.
 
     Their output is images, not feature rows, so ``set_output`` does not apply: no
-    output wrapper is installed around ``transform`` (a few µs on every call).
+    output wrapper is installed around ``transform`` (a cost paid on every call).
     """
 
     def fit(self, X, y=None):

@@ -33,9 +33,9 @@ BLOCK_ROWS = 512
 # Kernel entries per block in single precision (32 MB), so the block stays near the cache.
 SCREEN_BLOCK = 1 << 23
 # Multiply-adds of the kernel product (rows x support vectors x features) below which
-# deciding in double precision directly is faster than screening (measured: 1 digits
-# image against 550 support vectors, 0.18 against 0.26 ms; 1 MNIST image against 32k
-# support vectors of 200 features, 7.9 against 4.8 ms).
+# deciding in double precision directly is faster than screening: the screen's extra work
+# pays only on large products (one MNIST image against tens of thousands of support
+# vectors gains, one digits image against a few hundred loses).
 SCREEN_MIN_WORK = 1 << 20
 UNIT_ROUNDOFF_32 = float(np.finfo(np.float32).eps) / 2
 
@@ -60,7 +60,8 @@ class BatchedSVC(KeepsDerived, SVCPredictHooks):
         return self.kernel in ("linear", "poly", "rbf", "sigmoid") and not libsvm_model(self).sparse
 
     def check_predict_input(self, X):
-        # The common case checked cheaply (scikit-learn's checks cost ~0.15 ms per call):
+        # The common case checked cheaply (scikit-learn's per-call checks cost about as much
+        # as predicting one image with a small model):
         # a finite float64 array of the fitted width, from a model fitted without names.
         if (
             type(X) is np.ndarray

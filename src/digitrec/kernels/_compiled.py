@@ -1,8 +1,8 @@
 """The per-image loops of ``deskew`` and ``hog``, compiled with numba.
 
 One image's deskew or HOG is a few hundred arithmetic operations per row: as numpy calls
-they cost numpy's fixed overhead (about 1.5 µs a call here) dozens of times per batch
-chunk, and for one image that overhead is nearly all the time.  Compiled loops do the same
+they cost numpy's fixed overhead per call dozens of times per batch chunk, and for one
+image that overhead is nearly all the time.  Compiled loops do the same
 arithmetic in one pass over each image, with no temporary arrays.
 
 Every sum runs in the order of the numpy operations these loops replaced (``_einsum_*``,

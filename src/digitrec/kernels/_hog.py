@@ -81,7 +81,7 @@ def hog_n_features(
 #   cell_row, cell_col, orientation) order.
 #
 # The loop over each image's pixels is compiled (:mod:`digitrec.kernels._compiled`).
-# arctan2 costs ~25 ns a pixel here, more than everything else together, so pixels are
+# arctan2 costs more per pixel than everything else together, so pixels are
 # binned with a lookup table on the cheap folded cosine ``q = cos(o)`` instead (see
 # ``_OrientationTable``); only pixels too close to a bin boundary take the exact arctan2
 # route (on MNIST ~1 pixel an image with 9 orientations, ~40 with 8, where the exact

@@ -1,8 +1,8 @@
 """Cross-validate the whole pipeline on the training split only (the test split is unused).
 
-    python bench/cv.py                                   # params.yaml as it is, 5 folds
-    python bench/cv.py -S featurize.method=raw --folds 10
-    python bench/cv.py -S fetch.dataset=optdigits --writer-blocks --folds 10
+    python studies/cv.py                                   # params.yaml as it is, 5 folds
+    python studies/cv.py -S featurize.method=raw --folds 10
+    python studies/cv.py -S fetch.dataset=optdigits --writer-blocks --folds 10
 
 ``-S key=value`` overrides params.yaml like ``dvc exp run -S``. Prints the mean and standard
 deviation of the fold accuracies.

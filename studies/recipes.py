@@ -4,11 +4,13 @@ Prints a Markdown table (dataset, features, model, test accuracy, error, wall ti
 whole pipeline from fetch to metrics). MNIST and optdigits are downloaded through the real
 fetch stage: point DIGITREC_MIRRORS at a mirror if the default ones are unreachable.
 
-    python bench/recipes.py                     # every recipe below
-    python bench/recipes.py digits-svc mnist-pca-svc
-    python bench/recipes.py --save metrics/recipes mnist-virtual-svc
+    python studies/recipes.py                     # every recipe below
+    python studies/recipes.py digits-raw-svc mnist-pca-svc
+    python studies/recipes.py --save metrics/recipes mnist-virtual-svc
 
-``--save DIR`` also writes each recipe's metrics, wall time and command to DIR/<recipe>.json;
+``--save DIR`` also writes each recipe's metrics, wall time, command and provenance (when, on
+which commit and on what machine it was measured: ``provenance`` in ``bench/_common.py``) to
+DIR/<recipe>.json, which ``make docs`` renders in ``docs/results.md``;
 ``--keep DIR`` runs the recipes in DIR/<recipe> and keeps them (to benchmark the models, e.g.
 ``python bench/predict.py --model DIR/<recipe>/models/model.skops --images DIR/<recipe>/data/raw``).
 """
@@ -33,6 +35,9 @@ from threadpoolctl import threadpool_limits
 from digitrec import artifact
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))  # the benchmarks' provenance, one definition for both
+from _common import provenance  # noqa: E402
+
 PROJECT_FILES = ["src", "templates", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore",
                  ".gitignore", ".dvc/config", ".dvc/.gitignore"]  # fmt: skip
 
@@ -157,7 +162,10 @@ def main() -> None:
             r = run_recipe(name, RECIPES[name], Path(tmp))
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-                record = {"recipe": name, **r, "seconds": round(r["seconds"], 1)}
+                record = {
+                    "recipe": name, **r, "seconds": round(r["seconds"], 1),
+                    "provenance": provenance(ROOT),
+                }  # fmt: skip
                 text = json.dumps(record, indent=2, sort_keys=True) + "\n"
                 (args.save / f"{name}.json").write_text(text, encoding="utf-8")
             m = r["metrics"]

@@ -1,10 +1,10 @@
 """Choose ``train.svc.cascade_margin`` on training data: the cascade against the final SVM.
 
-    python bench/cascade.py --project DIR
-    python bench/cascade.py --project DIR --margins 0.5 1 1.5 --cache /tmp/cascade.joblib
+    python studies/cascade.py --project DIR
+    python studies/cascade.py --project DIR --margins 0.5 1 1.5 --cache /tmp/cascade.joblib
 
 DIR is a project whose preprocess and featurize stages have run with the recipe's params
-(``python bench/recipes.py --keep DIRS mnist-virtual-svc`` leaves one in
+(``python studies/recipes.py --keep DIRS mnist-virtual-svc`` leaves one in
 DIRS/mnist-virtual-svc). The test set is not read: ``--validation`` stratified training
 images are held out, the virtual SV method's two rounds (DIR's train params) are fitted on
 the rest, and for each margin the script prints the share of held-out images the first
