@@ -3,7 +3,7 @@
 # make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
 # make lint   - ruff (lint and format check) and mypy, as CI runs them
 # make lock   - regenerate requirements.lock: the newest releases pyproject.toml allows
-# make docs   - regenerate docs/results.md and docs/performance.md from the committed JSON
+# make docs   - regenerate docs/results.md, performance.md (committed JSON), parameters.md (schema)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write docs/results.md and docs/performance.md from the committed JSON, and nothing else.
+"""Write docs/results.md, docs/performance.md and docs/parameters.md from committed sources.
 
 Usage (``make docs`` runs the first)::
 
@@ -10,7 +10,9 @@ Usage (``make docs`` runs the first)::
 - ``docs/results.md``: the recipes table, from ``metrics/recipes/*.json``
   (``python studies/recipes.py --save metrics/recipes [RECIPE ...]`` writes them);
 - ``docs/performance.md``: one table per benchmark, from ``bench/results/*.json``
-  (``python bench/<name>.py --save`` writes them).
+  (``python bench/<name>.py --save`` writes them);
+- ``docs/parameters.md``: every key of ``params.yaml``, from the params schema
+  (``src/digitrec/params.py``: each field's default, constraints and description).
 
 Each figure is shown with when, on which commit and on what machine it was measured, as
 its JSON records it ("not recorded" where it does not). The pages depend on those files
@@ -241,7 +243,105 @@ def performance_page(root: Path) -> str:
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
-PAGES = {"results.md": results_page, "performance.md": performance_page}
+# --- docs/parameters.md: from the params schema ------------------------------------------
+
+
+def _type_text(annotation) -> str:
+    """A field's type as a reader wants it: choices spelled out, ``null`` for None."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{v}`" for v in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_text(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        base, *metadata = typing.get_args(annotation)
+        bounds = _bounds(metadata)
+        return _type_text(base) + (f" {bounds}" if bounds else "")
+    if annotation is type(None):
+        return "`null`"
+    if origin in (list, dict):
+        return {list: "list", dict: "mapping"}[origin]
+    return {bool: "true/false", int: "integer", float: "number", str: "text"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def _bounds(metadata) -> str:
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >="}
+    parts = []
+    for item in metadata:
+        for name, sign in signs.items():
+            value = getattr(item, name, None)
+            if value is not None:
+                parts.append(f"{sign} {value}")
+    return ", ".join(parts)
+
+
+def _default_text(field) -> str:
+    value = field.get_default(call_default_factory=True)
+    if hasattr(value, "model_dump"):
+        return ""
+    return "`" + json.dumps(value) + "`"
+
+
+def parameter_rows(model, prefix: str = "") -> list[dict[str, str]]:
+    """One row per params key (nested sections flattened to dotted keys), in schema order."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            rows += parameter_rows(annotation, key + ".")
+            continue
+        allowed = _type_text(annotation)
+        bounds = _bounds(field.metadata)
+        rows.append(
+            {
+                "key": f"`{key}`",
+                "default": _default_text(field),
+                "allowed": allowed + (f" {bounds}" if bounds else ""),
+                "description": (field.description or "").replace("|", "\\|"),
+            }
+        )
+    return rows
+
+
+def parameters_page(root: Path) -> str:
+    """Every key of params.yaml, from the schema of the installed digitrec
+    (src/digitrec/params.py in this checkout)."""
+    from digitrec.params import STAGE_KEYS, Params
+
+    readers = {}
+    for stage, sections in STAGE_KEYS.items():
+        for section in sections:
+            readers.setdefault(section, []).append(stage)
+    rows = parameter_rows(Params)
+    parts = [
+        header("src/digitrec/params.py"),
+        "# Parameters",
+        "",
+        "Every key of `params.yaml`, its default (the value `params.yaml` holds) and what it "
+        "accepts. Each stage validates the keys it reads before any work; a wrong one stops "
+        "it with one line per problem, naming the key, the value and what would fit. Change "
+        "one for a run with `dvc exp run -S key=value`.",
+        "",
+    ]
+    for section in Params.model_fields:
+        section_rows = [r for r in rows if r["key"].strip("`").split(".")[0] == section]
+        stages = ", ".join(f"`{s}`" for s in readers.get(section, []))
+        parts += [f"## `{section}`", "", f"Read by: {stages or 'no stage'}.", ""]
+        parts.append(table(pd.DataFrame(section_rows)))
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+PAGES = {
+    "results.md": results_page,
+    "performance.md": performance_page,
+    "parameters.md": parameters_page,
+}
 
 
 def build(root: Path, out: Path) -> list[Path]:

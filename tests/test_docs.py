@@ -22,7 +22,7 @@ def build_docs():
 
 def test_committed_pages_are_what_make_docs_generates(build_docs, tmp_path):
     written = build_docs.build(ROOT, tmp_path)
-    assert sorted(p.name for p in written) == ["performance.md", "results.md"]
+    assert sorted(p.name for p in written) == ["parameters.md", "performance.md", "results.md"]
     stale = [
         p.name
         for p in written
@@ -127,6 +127,7 @@ def test_each_row_says_when_where_and_on_what_it_was_measured(build_docs, tmp_pa
 def test_the_command_line_writes_into_out(build_docs, tmp_path, capsys):
     assert build_docs.main(["--root", str(tmp_path), "--out", str(tmp_path / "pages")]) == 0
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == [
+        "parameters.md",
         "performance.md",
         "results.md",
     ]
