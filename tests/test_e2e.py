@@ -81,7 +81,7 @@ def default_run(tmp_path_factory, scratch_project):
     )
     result = repo.dvc("repro")
     assert ran_stages(result.stdout) == [
-        "fetch", "preprocess", "featurize", "train", "evaluate", "search",
+        "fetch", "preprocess", "featurize", "train", "evaluate", "robustness", "search",
     ]  # fmt: skip
     repo.commit("reproduce")
     return repo
@@ -94,6 +94,12 @@ def test_default_pipeline_reaches_the_documented_accuracy(default_run):
     for name in ["confusion_matrix.png", "misclassified.png", "predictions.csv"]:
         assert (default_run.path / "plots/evaluate" / name).stat().st_size > 0
     assert (default_run.path / "models/model.joblib").is_file()
+    robust = json.loads((default_run.path / "metrics/robustness.json").read_text())
+    assert robust["dataset"] == "digits" and robust["n_images"] == 360
+    assert robust["accuracy"]["clean"]["raw"] == metrics["accuracy"]
+    assert set(robust["mean_corruption_error"]) == {"raw", "normalized"}
+    for name in ["accuracy.csv", "accuracy.png", "gallery.png"]:
+        assert (default_run.path / "plots/robustness" / name).stat().st_size > 0
 
 
 def test_committed_lock_and_metrics_are_what_repro_produces(default_run):
@@ -103,7 +109,8 @@ def test_committed_lock_and_metrics_are_what_repro_produces(default_run):
     stale = sorted(k for k in committed.keys() | reproduced.keys()
                    if committed.get(k) != reproduced.get(k))  # fmt: skip
     assert not stale, f"dvc.lock is stale (run `dvc repro` and commit): {stale}"
-    for name in ["metrics/evaluate.json", "metrics/search.json", "plots/search/leaderboard.csv"]:
+    for name in ["metrics/evaluate.json", "metrics/search.json", "plots/search/leaderboard.csv",
+                 "metrics/robustness.json", "plots/robustness/accuracy.csv"]:  # fmt: skip
         assert (default_run.path / name).read_text() == (ROOT / name).read_text(), name
 
 
@@ -135,7 +142,7 @@ def test_the_search_suggests_params_that_dvc_exp_run_applies(default_run):
     assert float(bars[0]["mean_test_score"]) == summary["best_score"]
 
     result = repo.dvc("exp", "run", "-S", "train.svc.C=1")  # away from the best
-    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
+    assert ran_stages(result.stdout) == ["train", "evaluate", "robustness", "search"]
     log = result.stdout + result.stderr
     command = log.split("apply it with: ", 1)[1].splitlines()[0]
     assert command == "dvc exp run -S train.svc.C=10"
@@ -151,7 +158,7 @@ def test_the_search_suggests_params_that_dvc_exp_run_applies(default_run):
 def test_a_param_change_reruns_only_what_reads_it_and_diffs_show_it(default_run):
     repo = default_run
     result = repo.dvc("exp", "run", "-S", "train.model=knn", "-S", "train.knn.n_neighbors=1")
-    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
+    assert ran_stages(result.stdout) == ["train", "evaluate", "robustness", "search"]
     repo.commit("try k-NN")
 
     metrics = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
