@@ -42,6 +42,7 @@ from sklearn.pipeline import Pipeline
 
 from digitrec import io as dio
 from digitrec import paths
+from digitrec.errors import UserError
 
 SUFFIX = ".skops"
 CHECKSUM_SUFFIX = ".sha256"
@@ -86,7 +87,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 _SCHEMA = "schema.json"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError, ValueError):
     """A model file that is missing, unverified, tampered with, or not a digitrec model."""
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from digitrec import gate
+from digitrec import gate, reproduction
 
 DEFAULT_RULES = Path("gate.yaml")
 ANCESTRY = re.compile(r"^(?P<base>.+?)(?P<steps>(?:~\d*|\^\d*)+)$")
@@ -32,9 +32,13 @@ class CheckError(Exception):
 
 def check(
     against: Annotated[
-        str,
-        typer.Option(help="git revision holding the baseline metrics (branch, tag, HEAD~1 ...)"),
-    ] = "main",
+        str | None,
+        typer.Option(
+            help="git revision to compare with (branch, tag, HEAD~1 ...); "
+            "default: main, or HEAD with --reproduced",
+            show_default=False,
+        ),
+    ] = None,
     rules: Annotated[
         Path,
         typer.Option(help="rules file (relative: to the current directory or the project)"),
@@ -43,20 +47,40 @@ def check(
         bool,
         typer.Option("--no-status", help="do not fail when `dvc status` is not clean"),
     ] = False,
+    reproduced: Annotated[
+        bool,
+        typer.Option(
+            "--reproduced",
+            help="after `dvc repro` in a clean clone: check that it reproduced the dvc.lock "
+            "and metrics committed at --against (HEAD), following the reproducibility "
+            "contract in the rules file",
+        ),
+    ] = False,
 ) -> None:
     """Fail if a metric got worse than at a git revision, or broke its absolute limit.
 
     Compares the workspace metrics with the committed metrics of --against, following the
     rules file (gate.yaml), and prints a Markdown table. Also fails when `dvc status` says
     dvc.lock and the metrics are not what the code and params produce (unless --no-status).
+
+    With --reproduced, checks a fresh `dvc repro` against the commit instead: a stage whose
+    command, params or code differ from the committed dvc.lock fails (the commit is stale),
+    so does a metric outside its tolerance; outputs whose bytes differ while the metrics
+    agree are listed as machine drift, and pass where the contract allows it.
     """
     try:
-        report = run_check(against, rules, check_status=not no_status)
-    except (CheckError, gate.RulesError) as exc:
+        if reproduced:
+            result = run_reproduced(against or "HEAD", rules)
+            typer.echo(reproduction.render_markdown(result), nl=False)
+            passed = result.passed
+        else:
+            report = run_check(against or "main", rules, check_status=not no_status)
+            typer.echo(gate.render_markdown(report), nl=False)
+            passed = report.passed
+    except (CheckError, gate.RulesError, reproduction.ContractError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(gate.render_markdown(report), nl=False)
-    if not report.passed:
+    if not passed:
         raise typer.Exit(1)
 
 
@@ -86,6 +110,55 @@ def run_check(against: str, rules_path: Path, check_status: bool = True) -> gate
         outcomes = gate.compare(rules, current, before, baseline_name=f"`{against}`")
         status = pipeline_status(root) if check_status else None
     return gate.Report(against, baseline.commit, outcomes, notes, status)
+
+
+def run_reproduced(against: str, rules_path: Path) -> reproduction.Report:
+    """Everything ``check --reproduced`` does except printing."""
+    root = project_root()
+    source = str(rules_path)
+    data = gate.parse_yaml(_read_rules(rules_path, root), source)
+    gate.parse_rules(data, source)  # the whole file is valid, not only the contract
+    contract = reproduction.parse_contract(data.get("reproduce"), source)
+    with contextlib.chdir(root):
+        baseline = resolve_baseline(root, against)
+        if baseline.commit is None:
+            raise CheckError(f"revision {against!r} does not exist: nothing to compare with")
+        shown = git(root, "show", f"{baseline.commit}:dvc.lock")
+        if shown.returncode != 0:
+            raise CheckError(f"{against} has no dvc.lock: nothing to compare with")
+        lock_path = root / "dvc.lock"
+        if not lock_path.is_file():
+            raise CheckError("the workspace has no dvc.lock: run `dvc repro` first")
+        committed_lock = _yaml(shown.stdout, f"{against}:dvc.lock")
+        reproduced_lock = _yaml(lock_path.read_text(), "dvc.lock")
+        files = metrics_files(root)
+        committed = {path: read_metrics(root, path, rev=baseline.commit) for path in files}
+        current = {path: read_metrics(root, path, rev=None) for path in files}
+        status = pipeline_status(root)
+    report = reproduction.compare(
+        committed_lock, reproduced_lock, committed, current, contract, against, baseline.commit
+    )
+    report.unclean = status.stale + status.absent
+    return report
+
+
+def metrics_files(root: Path) -> list[str]:
+    """The metrics files that dvc.yaml's stages declare, in file order."""
+    pipeline = _yaml((root / "dvc.yaml").read_text(), "dvc.yaml")
+    files = []
+    for stage in (pipeline.get("stages") or {}).values():
+        for entry in stage.get("metrics") or []:
+            files.append(next(iter(entry)) if isinstance(entry, dict) else str(entry))
+    return files
+
+
+def _yaml(text: str, source: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise CheckError(f"{source} is not valid YAML: {exc}") from None
 
 
 def project_root() -> Path:

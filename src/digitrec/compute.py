@@ -17,12 +17,13 @@ import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from digitrec.errors import UserError
 from digitrec.params import ComputeParams
 
 INSTALL_HINT = "pip install 'digitrec[distributed]'"
 
 
-class ComputeError(RuntimeError):
+class ComputeError(UserError, RuntimeError):
     """The chosen compute backend cannot be used (missing package, unreachable scheduler)."""
 
 

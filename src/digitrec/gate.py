@@ -18,6 +18,8 @@ from typing import Any
 
 DIRECTIONS = ("higher", "lower")
 RULE_KEYS = ("direction", "min", "max", "max_drop")
+# "reproduce" is the reproducibility contract, read by digitrec.reproduction.
+TOP_LEVEL_KEYS = ("metrics", "reproduce")
 EPSILON = 1e-9  # metrics are rounded to 6 decimals; this only absorbs float noise
 
 
@@ -64,9 +66,12 @@ def parse_rules(data: Any, source: str = "gate.yaml") -> list[Rule]:
     rules: list[Rule] = []
     if not isinstance(data, Mapping):
         raise RulesError(f"{source}: expected a mapping with a 'metrics' key, got {_kind(data)}")
-    unknown = sorted(str(k) for k in data if k != "metrics")
+    unknown = sorted(str(k) for k in data if k not in TOP_LEVEL_KEYS)
     if unknown:
-        problems.append(f"unknown top-level key(s) {', '.join(unknown)}: only 'metrics' is allowed")
+        problems.append(
+            f"unknown top-level key(s) {', '.join(unknown)}: allowed are "
+            + ", ".join(TOP_LEVEL_KEYS)
+        )
     metrics = data.get("metrics")
     if not isinstance(metrics, Mapping) or not metrics:
         problems.append("metrics: expected a non-empty mapping of '<file>:<key>' to a rule")
@@ -82,13 +87,17 @@ def parse_rules(data: Any, source: str = "gate.yaml") -> list[Rule]:
 
 def load_rules(text: str, source: str = "gate.yaml") -> list[Rule]:
     """Parse the YAML text of a rules file (see :func:`parse_rules`)."""
+    return parse_rules(parse_yaml(text, source), source)
+
+
+def parse_yaml(text: str, source: str = "gate.yaml") -> Any:
+    """The rules file's YAML, loaded; RulesError when it is not YAML."""
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: not valid YAML: {exc}") from None
-    return parse_rules(data, source)
 
 
 def _parse_rule(name: str, spec: Any, problems: list[str]) -> Rule | None:

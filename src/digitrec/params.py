@@ -21,10 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from digitrec.errors import UserError
+
 PARAMS_FILE = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """A value in params.yaml is missing, unknown or out of range."""
 
 

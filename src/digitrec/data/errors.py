@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from digitrec.data.sources import RemoteFile
+from digitrec.errors import UserError
 
 
-class DataFormatError(ValueError):
+class DataFormatError(UserError, ValueError):
     """A data file's content does not match its documented format."""
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """A file could not be obtained, with a verified size and sha256, from any mirror.
 
     Attributes:

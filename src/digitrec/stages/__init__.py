@@ -14,22 +14,17 @@ from collections.abc import Callable
 
 from threadpoolctl import threadpool_limits
 
-from digitrec.params import ParamsError
+from digitrec.errors import UserError
 
 
 def run(name: str, main: Callable[[], None]) -> None:
     """Run a stage's ``main`` with BLAS pinned to one thread, so results never depend on
     the machine's core count."""
-    from digitrec.artifact import ArtifactError
-    from digitrec.compute import ComputeError
-    from digitrec.data import DataFormatError
-    from digitrec.data.download import FetchError
-
     start = time.perf_counter()
     try:
         with threadpool_limits(limits=1):
             main()
-    except (ParamsError, FetchError, DataFormatError, ArtifactError, ComputeError) as exc:
+    except UserError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"{name}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
