@@ -1,12 +1,13 @@
 # make repro  - set up a virtual environment and run the pipeline (dvc repro)
 # make test   - set up a virtual environment and run the whole test suite
+# make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint bench clean
+.PHONY: setup repro test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +27,9 @@ repro: setup
 
 test: setup
 	python -m pytest
+
+test-fast: setup
+	python -m pytest -m "not e2e"
 
 lint: setup
 	ruff check src tests bench scripts

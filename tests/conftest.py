@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny real data, and the shared read-only dataset mirror."""
+"""Shared fixtures: tiny real data, the real datasets' files, scratch projects."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import shutil
@@ -15,7 +16,9 @@ from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the datasets' mirror on development machines
+TEST_DATA_ENV = "DIGITREC_TEST_DATA"
+REQUIRE_DATA_ENV = "DIGITREC_REQUIRE_DATA"
 # What a clone of the project holds before `dvc repro`: code, pipeline, params, rules, config.
 PROJECT_FILES = ("src", "templates", "dvc.yaml", "params.yaml", "gate.yaml", "pyproject.toml",
                  ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")  # fmt: skip
@@ -84,10 +87,47 @@ def stage_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` beside the checkout: byte-exact MNIST and optdigits files."""
-    assert (SHARED_DATA / "mnist").is_dir(), f"shared data not found at {SHARED_DATA}"
-    return SHARED_DATA
+def dataset_files() -> Path:
+    """A directory holding every MNIST and optdigits file as ``<dataset>/<name>`` (the
+    layout of a mirror), each fetched and verified (size, SHA-256) by the project's own
+    downloader into the user's download cache (``$DIGITREC_CACHE``, else
+    ``~/.cache/digitrec``), so each is fetched once per machine.
+
+    The mirror: ``$DIGITREC_TEST_DATA`` if set (a directory or URL holding ``mnist/`` and
+    ``optdigits/``, or a template with ``{dataset}``); else ``../shared/data`` beside the
+    checkout where it exists; else the datasets' public mirrors. When none can provide
+    the files, the tests that need them are skipped, saying how to supply them, or fail
+    when ``$DIGITREC_REQUIRE_DATA`` is set (as .ci/run does).
+    """
+    from digitrec.data.download import default_cache_dir, fetch_file
+    from digitrec.data.errors import FetchError
+    from digitrec.data.sources import SOURCES
+
+    given = os.environ.get(TEST_DATA_ENV, "").strip()
+    if given:
+        mirror: str | None = given if "{dataset}" in given else given.rstrip("/") + "/{dataset}"
+    elif SHARED_DATA.is_dir():
+        mirror = str(SHARED_DATA / "{dataset}")
+    else:
+        mirror = None  # each dataset's built-in public mirrors
+    cache = default_cache_dir()
+    for source in SOURCES.values():
+        for remote in source.files:
+            mirrors = [mirror] if mirror else list(source.mirrors)
+            try:
+                fetch_file(remote, mirrors, cache, progress=False, timeout=20)
+            except FetchError as exc:
+                why = (
+                    f"MNIST and optdigits are not available ({exc.remote.dataset}/"
+                    f"{exc.remote.name} could not be fetched from {', '.join(mirrors)}). "
+                    f"Set {TEST_DATA_ENV} to a directory or URL holding mnist/ and "
+                    "optdigits/ with the original files, or allow downloads from the "
+                    "public mirrors."
+                )
+                if os.environ.get(REQUIRE_DATA_ENV):
+                    pytest.fail(f"{why} ({REQUIRE_DATA_ENV} is set)\n{exc}", pytrace=False)
+                pytest.skip(why)
+    return cache
 
 
 @pytest.fixture(scope="session")
@@ -147,3 +187,68 @@ def libsvm_clear_winners():
         return np.array(winners)
 
     return clear_winners
+
+
+# --- the code each DVC stage runs ------------------------------------------------------
+
+SRC = ROOT / "src"
+
+
+def stage_module(stage: dict) -> str:
+    """The module a dvc.yaml stage runs (``PYTHONPATH=src python -m <module>``)."""
+    cmd = stage["cmd"]
+    assert cmd.startswith("PYTHONPATH=src python -m "), cmd
+    return cmd.split()[-1]
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of module ``name`` under src/, or None (a name inside a module)."""
+    path = SRC / Path(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    return None
+
+
+def imported_modules(name: str) -> set[str]:
+    """The ``digitrec`` modules that module ``name``'s source imports anywhere."""
+    source = module_file(name)
+    assert source is not None, name
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{node.module}" if node.module else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+    return {m for m in found if m.split(".")[0] == "digitrec" and module_file(m)}
+
+
+def code_files(module: str) -> set[str]:
+    """Every source file that importing and running ``module`` may execute: its imports,
+    transitively, and the packages that contain each of them."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages
+        todo += imported_modules(name)
+    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
+
+
+@pytest.fixture(scope="session")
+def stage_code_files() -> dict[str, set[str]]:
+    """dvc.yaml stage name -> every source file (relative to the project root) that its
+    command imports, at module level or inside a function, followed transitively."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: code_files(stage_module(stage)) for name, stage in stages.items()}

@@ -238,3 +238,73 @@ def test_a_shallow_ci_clone_fetches_the_baseline(project, tmp_path):
     assert result.returncode == 2
     assert "revision 'origin/no-such-branch' not found" in result.stderr
     assert "git fetch --depth=1 origin no-such-branch" in result.stderr
+
+
+# --- check --reproduced: a fresh `dvc repro` against the committed dvc.lock and metrics ---
+
+
+def test_reproduced_on_another_machine_passes_and_lists_the_drift(project):
+    """The commit was made on a CPU whose BLAS kernels gave other model bytes: its lock
+    records other hashes for the model, which this machine's reproduction cannot match."""
+    project.branch("other-cpu")
+    reproduced = (project.path / "dvc.lock").read_text()
+    lock = yaml.safe_load(reproduced)
+    fake = {}
+    for stage in lock["stages"].values():
+        for item in stage.get("deps", []) + stage.get("outs", []):
+            if item["path"].startswith("models/model."):
+                item["md5"] = fake.setdefault(item["path"], f"{len(fake) + 1:032x}")
+    (project.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    project.commit("reproduced on another CPU")
+    (project.path / "dvc.lock").write_text(reproduced)  # what `dvc repro` writes here
+
+    result = project.check("--reproduced")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Machine drift (bytes differ, every metric agrees; allowed):" in result.stdout
+    for path in ["models/model.joblib", "models/model.sha256", "models/model.skops"]:
+        assert f"  - train: {path}\n" in result.stdout
+    assert "**PASS**: reproduced." in result.stdout
+    (project.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def test_reproduced_fails_on_a_commit_with_an_unreproduced_change(project):
+    project.branch("stale-commit")
+    project.set_params(evaluate={"max_misclassified": 16})
+    with (project.path / "src/digitrec/evaluation.py").open("a") as source:
+        source.write("# an edit committed without running the pipeline\n")
+    project.commit("an edit, without `dvc repro`")
+    project.repro()  # what a clean clone of the commit does
+
+    result = project.check("--reproduced")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "**FAIL**: the commit is stale" in result.stdout
+    assert "  - evaluate: param evaluate.max_misclassified: 64 -> 16\n" in result.stdout
+    assert "  - evaluate: dependency src/digitrec/evaluation.py changed" in result.stdout
+    assert "**FAIL**: not reproduced." in result.stdout
+
+
+def test_reproduced_fails_on_metrics_outside_their_tolerance(project, tmp_path):
+    project.branch("other-metrics")
+    real = (project.path / EVAL).read_text()
+    committed = json.loads(real)
+    committed["accuracy"] = round(committed["accuracy"] - 0.01, 6)
+    (project.path / EVAL).write_text(json.dumps(committed, indent=2, sort_keys=True))
+    project.commit("metrics that the code does not produce")
+    (project.path / EVAL).write_text(real)  # what `dvc repro` writes here
+
+    result = project.check("--reproduced")
+    assert result.returncode == 1, result.stdout + result.stderr
+    now = json.loads(real)["accuracy"]
+    assert "**FAIL**: 1 of " in result.stdout and " metrics outside tolerance:" in result.stdout
+    assert (
+        f"| `{EVAL}:accuracy` | {committed['accuracy']:.6g} | {now:.6g} | +0.01 | 0 |"
+        in result.stdout
+    )
+
+    rules = yaml.safe_load((project.path / "gate.yaml").read_text())
+    rules["reproduce"]["tolerance"] = {f"{EVAL}:accuracy": 0.02}
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(yaml.safe_dump(rules))
+    result = project.check("--reproduced", "--rules", str(loose))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (project.path / EVAL).write_text(json.dumps(committed, indent=2, sort_keys=True))

@@ -359,7 +359,7 @@ def test_the_ci_workflow_runs_what_the_project_promises():
     for command in [
         "make test",
         "make repro",
-        "git diff --exit-code dvc.lock metrics/",
+        'digitrec check --reproduced | tee -a "$GITHUB_STEP_SUMMARY"',
         'digitrec check --against "$BASE" | tee -a "$GITHUB_STEP_SUMMARY"',
         'dvc metrics diff --md "$BASE"',
         'dvc params diff --md "$BASE"',
@@ -367,6 +367,10 @@ def test_the_ci_workflow_runs_what_the_project_promises():
     ]:
         assert command in runs, command
     assert runs.index("make test") < runs.index("make repro") < runs.index("digitrec check")
+    assert runs.index("check --reproduced") < runs.index("check --against")
+    assert "git diff --exit-code dvc.lock" not in runs  # model bytes may drift by CPU
+    test_step = next(step for step in steps if step.get("run") == "make test")
+    assert test_step["env"]["DIGITREC_REQUIRE_DATA"] == "1"
     base = workflow["env"]["BASE"]
     assert "format('origin/{0}', github.base_ref)" in base and "'HEAD~1'" in base
     assert workflow["defaults"]["run"]["shell"] == "bash"  # -o pipefail for `check | tee`
@@ -383,6 +387,13 @@ def test_check_registers_as_a_typer_command_with_its_options():
     app.command("other")(lambda: None)  # two commands: `check` is addressed by name
     result = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for option in ["--against", "--rules", "--no-status", "[default: main]", "gate.yaml"]:
+    for option in [
+        "--against",
+        "--rules",
+        "--no-status",
+        "--reproduced",
+        "default: main",
+        "gate.yaml",
+    ]:
         assert option in result.output
     assert "--no-no-status" not in result.output

@@ -18,10 +18,6 @@ from digitrec import imaging
 from digitrec.imagespec import DIGITS, MNIST, ImageSpec
 from digitrec.imaging import ImageError, iter_image_paths, load_image, normalize
 
-MNIST_TEST_IMAGES = (
-    Path(__file__).resolve().parents[2] / "shared/data/mnist/t10k-images-idx3-ubyte.gz"
-)
-
 
 @pytest.fixture(scope="module")
 def digits():
@@ -34,10 +30,8 @@ def svc(digits):
 
 
 @pytest.fixture(scope="module")
-def mnist_images() -> np.ndarray:
-    if not MNIST_TEST_IMAGES.exists():
-        pytest.skip(f"MNIST mirror not found at {MNIST_TEST_IMAGES}")
-    with gzip.open(MNIST_TEST_IMAGES) as f:
+def mnist_images(dataset_files) -> np.ndarray:
+    with gzip.open(dataset_files / "mnist/t10k-images-idx3-ubyte.gz") as f:
         magic, _, rows, cols = struct.unpack(">4I", f.read(16))
         assert magic == 0x803
         return np.frombuffer(f.read(40 * rows * cols), np.uint8).reshape(40, rows, cols)

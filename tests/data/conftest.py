@@ -1,4 +1,4 @@
-"""Fixtures for the data tests: the real shared files and a real loopback HTTP server."""
+"""Fixtures for the data tests: copies of the real files and a real loopback HTTP server."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -72,12 +70,12 @@ def mirror_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def copy_to(shared_data: Path) -> Callable[[str, Path], Path]:
-    """Copy a shared file (``"mnist/<name>"``) into a directory, writable."""
+def copy_to(dataset_files: Path) -> Callable[[str, Path], Path]:
+    """Copy a dataset file (``"mnist/<name>"``) into a directory, writable."""
 
     def copy(relative: str, directory: Path) -> Path:
         target = directory / Path(relative).name
-        shutil.copyfile(shared_data / relative, target)
+        shutil.copyfile(dataset_files / relative, target)
         return target
 
     return copy

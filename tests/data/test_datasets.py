@@ -60,8 +60,8 @@ def test_limit_keeps_the_first_examples_of_each_split(cache: Path) -> None:
     assert small.train_images.flags.owndata
 
 
-def test_optdigits_official_split(shared_data: Path, cache: Path) -> None:
-    mirror = str(shared_data / "optdigits")
+def test_optdigits_official_split(dataset_files: Path, cache: Path) -> None:
+    mirror = str(dataset_files / "optdigits")
     data = load_dataset("optdigits", test_size=0.5, seed=1, mirrors=[mirror], cache_dir=cache)
     assert data.train_images.shape == (3823, 8, 8)
     assert data.test_images.shape == (1797, 8, 8)
@@ -82,9 +82,9 @@ def test_optdigits_official_split(shared_data: Path, cache: Path) -> None:
 
 
 def test_mnist_over_http_with_limit(
-    shared_data: Path, serve: Callable[..., str], cache: Path
+    dataset_files: Path, serve: Callable[..., str], cache: Path
 ) -> None:
-    url = serve(shared_data / "mnist")
+    url = serve(dataset_files / "mnist")
     data = load_dataset(
         "mnist", test_size=0.25, seed=0, limit=100, mirrors=[url], cache_dir=cache, progress=False
     )
@@ -98,9 +98,9 @@ def test_mnist_over_http_with_limit(
 
 
 def test_environment_mirrors_win(
-    shared_data: Path, closed_port_url: str, cache: Path, monkeypatch
+    dataset_files: Path, closed_port_url: str, cache: Path, monkeypatch
 ) -> None:
-    monkeypatch.setenv("DIGITREC_MIRRORS", str(shared_data / "optdigits"))
+    monkeypatch.setenv("DIGITREC_MIRRORS", str(dataset_files / "optdigits"))
     data = load_dataset(
         "optdigits", test_size=0.25, seed=0, limit=5, mirrors=[closed_port_url], cache_dir=cache
     )

@@ -35,9 +35,9 @@ def sha256(path: Path) -> str:
 
 
 @pytest.mark.parametrize("source", SOURCES.values(), ids=list(SOURCES))
-def test_built_in_checksums_match_the_shared_files(shared_data: Path, source) -> None:
+def test_built_in_checksums_match_the_shared_files(dataset_files: Path, source) -> None:
     for remote in source.files:
-        path = shared_data / source.name / remote.name
+        path = dataset_files / source.name / remote.name
         assert path.stat().st_size == remote.size, remote.name
         assert sha256(path) == remote.sha256, remote.name
 
@@ -54,9 +54,9 @@ def test_default_mirrors() -> None:
 
 @pytest.mark.parametrize("kind", ["directory", "file-url", "http"])
 def test_fetch_from_each_kind_of_mirror(
-    kind: str, shared_data: Path, serve: Callable[..., str], cache: Path
+    kind: str, dataset_files: Path, serve: Callable[..., str], cache: Path
 ) -> None:
-    directory = shared_data / "mnist"
+    directory = dataset_files / "mnist"
     if kind == "directory":
         mirror = str(directory)
     elif kind == "file-url":
@@ -70,9 +70,9 @@ def test_fetch_from_each_kind_of_mirror(
 
 
 def test_fetch_all_of_optdigits_over_http(
-    shared_data: Path, serve: Callable[..., str], cache: Path
+    dataset_files: Path, serve: Callable[..., str], cache: Path
 ) -> None:
-    url = serve(shared_data / "optdigits")
+    url = serve(dataset_files / "optdigits")
     for remote in OPTDIGITS_SOURCE.files:
         path = fetch_file(remote, [url], cache, progress=False)
         assert sha256(path) == remote.sha256
@@ -80,28 +80,28 @@ def test_fetch_all_of_optdigits_over_http(
 
 
 def test_cached_file_is_used_without_any_mirror(
-    shared_data: Path, closed_port_url: str, cache: Path
+    dataset_files: Path, closed_port_url: str, cache: Path
 ) -> None:
-    first = fetch_file(LABELS, [str(shared_data / "mnist")], cache, progress=False)
+    first = fetch_file(LABELS, [str(dataset_files / "mnist")], cache, progress=False)
     again = fetch_file(LABELS, [closed_port_url], cache, progress=False)
     assert again == first
     assert sha256(again) == LABELS.sha256
 
 
-def test_corrupted_cached_file_is_fetched_again(shared_data: Path, cache: Path) -> None:
-    path = fetch_file(LABELS, [str(shared_data / "mnist")], cache, progress=False)
+def test_corrupted_cached_file_is_fetched_again(dataset_files: Path, cache: Path) -> None:
+    path = fetch_file(LABELS, [str(dataset_files / "mnist")], cache, progress=False)
     flip_byte(path)
     assert sha256(path) != LABELS.sha256
-    again = fetch_file(LABELS, [str(shared_data / "mnist")], cache, progress=False)
+    again = fetch_file(LABELS, [str(dataset_files / "mnist")], cache, progress=False)
     assert again == path
     assert sha256(again) == LABELS.sha256
     assert leftovers(cache) == [path]
 
 
 def test_corrupted_cached_file_is_removed_when_no_mirror_works(
-    shared_data: Path, closed_port_url: str, cache: Path
+    dataset_files: Path, closed_port_url: str, cache: Path
 ) -> None:
-    path = fetch_file(LABELS, [str(shared_data / "mnist")], cache, progress=False)
+    path = fetch_file(LABELS, [str(dataset_files / "mnist")], cache, progress=False)
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(FetchError, match="unreachable"):
         fetch_file(LABELS, [closed_port_url], cache, progress=False)
@@ -144,10 +144,10 @@ def test_truncated(
 
 
 def test_connection_dropped_mid_body(
-    shared_data: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
+    dataset_files: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
 ) -> None:
     # The server announces the right length but closes the connection after 1,000 bytes.
-    body = (shared_data / "mnist" / LABELS.name).read_bytes()[:1000]
+    body = (dataset_files / "mnist" / LABELS.name).read_bytes()[:1000]
     url = serve(mirror_dir, lies={f"/{LABELS.name}": (LABELS.size, body)})
     with pytest.raises(FetchError, match="truncated: got 1000 of 4542 bytes"):
         fetch_file(LABELS, [url], cache, progress=False)
@@ -165,9 +165,9 @@ def test_too_large_in_a_directory(
 
 
 def test_too_large_announced_over_http(
-    shared_data: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
+    dataset_files: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
 ) -> None:
-    body = (shared_data / "mnist" / LABELS.name).read_bytes() + b"\0"
+    body = (dataset_files / "mnist" / LABELS.name).read_bytes() + b"\0"
     url = serve(mirror_dir, lies={f"/{LABELS.name}": (len(body), body)})
     with pytest.raises(FetchError, match="too large: server announces 4543 bytes, expected 4542"):
         fetch_file(LABELS, [url], cache, progress=False)
@@ -175,10 +175,10 @@ def test_too_large_announced_over_http(
 
 
 def test_too_large_without_content_length_over_http(
-    shared_data: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
+    dataset_files: Path, mirror_dir: Path, serve: Callable[..., str], cache: Path
 ) -> None:
     # No Content-Length: the body ends when the server closes, so extra bytes do arrive.
-    good = (shared_data / "mnist" / LABELS.name).read_bytes()
+    good = (dataset_files / "mnist" / LABELS.name).read_bytes()
     url = serve(
         mirror_dir,
         lies={
@@ -254,7 +254,7 @@ def test_no_mirrors(cache: Path) -> None:
 
 
 def test_later_good_mirror_is_used_after_bad_ones(
-    shared_data: Path,
+    dataset_files: Path,
     mirror_dir: Path,
     copy_to: Callable[[str, Path], Path],
     serve: Callable[..., str],
@@ -271,7 +271,7 @@ def test_later_good_mirror_is_used_after_bad_ones(
         serve(empty),
         serve(mirror_dir),
         str(mirror_dir),
-        (shared_data / "mnist").as_uri(),
+        (dataset_files / "mnist").as_uri(),
     ]
     path = fetch_file(LABELS, mirrors, cache, progress=False)
     assert sha256(path) == LABELS.sha256
@@ -279,13 +279,13 @@ def test_later_good_mirror_is_used_after_bad_ones(
 
 
 def test_progress_bar_only_for_large_http_downloads(
-    shared_data: Path, serve: Callable[..., str], tmp_path: Path, capsys
+    dataset_files: Path, serve: Callable[..., str], tmp_path: Path, capsys
 ) -> None:
     images = MNIST_SOURCE.file("t10k-images-idx3-ubyte.gz")  # 1.6 MB
-    url = serve(shared_data / "mnist")
+    url = serve(dataset_files / "mnist")
     fetch_file(images, [url], tmp_path / "quiet", progress=False)
     fetch_file(LABELS, [url], tmp_path / "small", progress=True)
-    fetch_file(images, [str(shared_data / "mnist")], tmp_path / "local", progress=True)
+    fetch_file(images, [str(dataset_files / "mnist")], tmp_path / "local", progress=True)
     assert capsys.readouterr() == ("", "")
     fetch_file(images, [url], tmp_path / "shown", progress=True)
     captured = capsys.readouterr()
@@ -327,9 +327,9 @@ def test_default_cache_dir() -> None:
 
 
 def test_a_dataset_placeholder_lets_one_mirror_serve_every_dataset(
-    shared_data: Path, cache: Path
+    dataset_files: Path, cache: Path
 ) -> None:
-    mirror = f"file://{shared_data}/{{dataset}}/"
+    mirror = f"file://{dataset_files}/{{dataset}}/"
     for source in (MNIST_SOURCE, OPTDIGITS_SOURCE):
         remote = source.files[-1]
         path = fetch_file(remote, [mirror], cache, progress=False)

@@ -98,9 +98,9 @@ def test_read_idx_gz_names_the_file(tmp_path: Path) -> None:
         read_idx_gz(short)
 
 
-def test_real_mnist_labels(shared_data: Path) -> None:
-    train = read_idx_gz(shared_data / "mnist" / "train-labels-idx1-ubyte.gz")
-    test = read_idx_gz(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz")
+def test_real_mnist_labels(dataset_files: Path) -> None:
+    train = read_idx_gz(dataset_files / "mnist" / "train-labels-idx1-ubyte.gz")
+    test = read_idx_gz(dataset_files / "mnist" / "t10k-labels-idx1-ubyte.gz")
     assert train.shape == (60000,)
     assert test.shape == (10000,)
     assert train[:5].tolist() == [5, 0, 4, 1, 9]

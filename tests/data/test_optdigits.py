@@ -96,10 +96,10 @@ def test_empty_text() -> None:
         read_optdigits("\n \n")
 
 
-def test_real_test_set_is_sklearn_digits(shared_data: Path) -> None:
+def test_real_test_set_is_sklearn_digits(dataset_files: Path) -> None:
     from sklearn.datasets import load_digits
 
-    text = (shared_data / "optdigits" / "optdigits.tes").read_text(encoding="ascii")
+    text = (dataset_files / "optdigits" / "optdigits.tes").read_text(encoding="ascii")
     images, labels = read_optdigits(text)
     digits = load_digits()
     assert images.shape == (1797, 8, 8)
