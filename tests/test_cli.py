@@ -92,3 +92,26 @@ def test_predict_without_a_model(tmp_path):
 def test_help_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0 and "predict" in result.stdout
+
+
+def test_predict_says_what_the_model_was_trained_on(tmp_path, model_file, digits):
+    """On stderr, so stdout stays one line per image: an 8x8 model points to the recipe
+    for real handwriting; inside a project the dataset is named."""
+    path = photo(digits[0][1750], tmp_path / "digit.png")
+    result = run("predict", str(path), "--model", str(model_file), "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert f"model {model_file}: Trained on an unknown dataset (8x8 images)." in result.stderr
+    assert "note: " in result.stderr and "mnist-virtual-svc-cascade" in result.stderr
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "data/raw").mkdir(parents=True)
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    (project / "data/raw/dataset.json").write_text(json.dumps({"dataset": "optdigits"}))
+    for source in model_file.parent.iterdir():
+        (project / "models" / source.name).write_bytes(source.read_bytes())
+    inside = project / "models" / model_file.name
+    result = run("predict", str(path), "--model", str(inside))
+    assert result.returncode == 0, result.stderr
+    assert f"model {inside}: Trained on optdigits (8x8 images)." in result.stderr

@@ -86,7 +86,7 @@ def default_run(tmp_path_factory, scratch_project):
     )
     result = repo.dvc("repro")
     assert ran_stages(result.stdout) == [
-        "fetch", "preprocess", "featurize", "train", "evaluate", "search",
+        "fetch", "preprocess", "featurize", "train", "evaluate", "robustness", "search",
     ]  # fmt: skip
     repo.commit("reproduce")
     return repo
@@ -99,12 +99,18 @@ def test_default_pipeline_reaches_the_documented_accuracy(default_run):
     for name in ["confusion_matrix.png", "misclassified.png", "predictions.csv"]:
         assert (default_run.path / "plots/evaluate" / name).stat().st_size > 0
     assert (default_run.path / "models/model.joblib").is_file()
+    robust = json.loads((default_run.path / "metrics/robustness.json").read_text())
+    assert robust["dataset"] == "digits" and robust["n_images"] == 360
+    assert robust["accuracy"]["clean"]["raw"] == metrics["accuracy"]
+    assert set(robust["mean_corruption_error"]) == {"raw", "normalized"}
+    for name in ["accuracy.csv", "accuracy.png", "gallery.png"]:
+        assert (default_run.path / "plots/robustness" / name).stat().st_size > 0
 
 
 def test_committed_lock_and_metrics_are_what_repro_produces(default_run):
     """The project's own dvc.lock and metrics hold the reproducibility contract against a
     from-scratch reproduction on this machine (what `digitrec check --reproduced` checks)."""
-    metrics = ["metrics/evaluate.json", "metrics/search.json"]
+    metrics = ["metrics/evaluate.json", "metrics/search.json", "metrics/robustness.json"]
     report = reproduction.compare(
         yaml.safe_load((ROOT / "dvc.lock").read_text()),
         yaml.safe_load((default_run.path / "dvc.lock").read_text()),
@@ -174,7 +180,7 @@ def test_the_search_suggests_params_that_dvc_exp_run_applies(default_run):
     assert float(bars[0]["mean_test_score"]) == summary["best_score"]
 
     result = repo.dvc("exp", "run", "-S", "train.svc.C=1")  # away from the best
-    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
+    assert ran_stages(result.stdout) == ["train", "evaluate", "robustness", "search"]
     log = result.stdout + result.stderr
     command = log.split("apply it with: ", 1)[1].splitlines()[0]
     assert command == "dvc exp run -S train.svc.C=10"
@@ -190,7 +196,7 @@ def test_the_search_suggests_params_that_dvc_exp_run_applies(default_run):
 def test_a_param_change_reruns_only_what_reads_it_and_diffs_show_it(default_run):
     repo = default_run
     result = repo.dvc("exp", "run", "-S", "train.model=knn", "-S", "train.knn.n_neighbors=1")
-    assert ran_stages(result.stdout) == ["train", "evaluate", "search"]
+    assert ran_stages(result.stdout) == ["train", "evaluate", "robustness", "search"]
     repo.commit("try k-NN")
 
     metrics = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
@@ -215,6 +221,7 @@ def test_a_param_change_reruns_only_what_reads_it_and_diffs_show_it(default_run)
         ("featurize", {"method": "sift"}, "featurize.method = 'sift'"),
         ("train", {"model": "svm"}, "train.model = 'svm': input should be 'svc', 'linear_svc'"),
         ("evaluate", {"max_misclassified": -1}, "evaluate.max_misclassified = -1"),
+        ("robustness", {"gallery": 0}, "robustness.gallery = 0"),
         ("search", {"folds": 1}, "search.folds = 1"),
     ],
 )
@@ -247,7 +254,7 @@ KEPT = [
     "data/raw/dataset.json", "models/model.skops", "models/model.sha256",
     "models/model.joblib", "metrics/evaluate.json", "metrics/search.json",
     "plots/train/learning_curve.csv", "plots/evaluate/predictions.csv",
-    "plots/search/leaderboard.csv",
+    "plots/search/leaderboard.csv", "metrics/robustness.json", "plots/robustness/accuracy.csv",
 ]  # fmt: skip
 
 

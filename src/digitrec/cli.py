@@ -50,6 +50,7 @@ def predict_command(
     except (ArtifactError, ImageError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    _say_what_the_model_was_trained_on(model, fitted)
     ready, inputs, failed = [], [], 0
     for path in files:
         try:
@@ -72,3 +73,15 @@ def predict_command(
         if not files:
             typer.echo("error: no images found", err=True)
         raise typer.Exit(2)
+
+
+def _say_what_the_model_was_trained_on(path: Path, fitted) -> None:
+    """On stderr (stdout keeps one line per image): the model's training data and, for an
+    8x8 model, the recipe to use for real handwriting."""
+    from digitrec.pipeline import image_spec
+    from digitrec.serve.info import dataset_of, training
+
+    note = training(dataset_of(path), image_spec(fitted))
+    typer.echo(f"model {path}: {note['trained_on']}", err=True)
+    if note["advice"]:
+        typer.echo(f"note: {note['advice']}", err=True)

@@ -213,6 +213,50 @@ class EvaluateParams(Section):
     max_misclassified: int = Field(64, ge=0, le=400, description="images in the gallery")
 
 
+# ---------------------------------------------------------------------- robustness
+def _severity(default: float, le: float, what: str) -> Any:
+    return Field(default, gt=0, le=le, description=f"{what}; null = skip this corruption")
+
+
+class CorruptionParams(Section):
+    """One severity per corruption of :data:`digitrec.robustness.SUITE` (null = skipped);
+    lengths are in boxes (the side the training digits fill: 20 px MNIST, 8 px digits)."""
+
+    gaussian_noise: float | None = _severity(0.3, 1, "standard deviation, of the full range")
+    impulse_noise: float | None = _severity(0.1, 1, "fraction of pixels set to 0 or full ink")
+    gaussian_blur: float | None = _severity(0.05, 0.5, "standard deviation, in boxes")
+    motion_blur: float | None = _severity(0.25, 1, "length, in boxes")
+    rotate: float | None = _severity(20, 180, "degrees, either way")
+    shear: float | None = _severity(0.3, 2, "horizontal shear, either way")
+    scale: float | None = _severity(0.7, 4, "scale factor about the centre")
+    translate: float | None = _severity(0.2, 1, "distance, in boxes")
+    thicken: float | None = _severity(0.05, 0.25, "dilation radius, in boxes")
+    thin: float | None = _severity(0.05, 0.25, "erosion radius, in boxes")
+    stripes: int | None = _severity(2, 8, "number of vertical stripes")
+    dotted_lines: int | None = _severity(1, 8, "number of dotted lines")
+    canny_edges: float | None = _severity(
+        0.05, 0.5, "Canny's Gaussian standard deviation, in boxes"
+    )
+    fog: float | None = _severity(0.5, 1, "haze strength, of the full range")
+    brightness: float | None = _severity(0.3, 1, "level added to every pixel, of the full range")
+
+    def selected(self) -> dict[str, float]:
+        """Corruption name -> severity, in suite order, skipping the null ones."""
+        return {name: value for name, value in self if value is not None}
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> CorruptionParams:
+        if not self.selected():
+            raise ValueError("every corruption is null; give at least one a severity")
+        return self
+
+
+class RobustnessParams(Section):
+    corruptions: CorruptionParams = CorruptionParams()
+    n_images: int = Field(0, ge=0, description="measure the first N test images; 0 = all")
+    gallery: int = Field(8, ge=1, le=32, description="images per row of the gallery")
+
+
 # -------------------------------------------------------------------------- search
 # A search candidate overrides keys of these sections; the data (fetch) stays as fetched.
 SEARCHABLE = ("preprocess", "featurize", "train")
@@ -274,6 +318,7 @@ class Params(Section):
     evaluate: EvaluateParams = EvaluateParams()
     search: SearchParams = SearchParams()
     compute: ComputeParams = ComputeParams()
+    robustness: RobustnessParams = RobustnessParams()
 
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
@@ -282,6 +327,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "featurize": ("seed", "featurize", "compute"),
     "train": ("seed", "train"),
     "evaluate": ("evaluate",),
+    "robustness": ("seed", "robustness"),
     "search": ("seed", *SEARCHABLE, "search", "compute"),
 }
 

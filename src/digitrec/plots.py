@@ -1,4 +1,5 @@
-"""PNG figures for the evaluate stage: a confusion matrix and a gallery of mistakes.
+"""PNG figures for the evaluate stage (a confusion matrix and a gallery of mistakes) and the
+robustness stage (accuracy bars and a gallery of corrupted images).
 
 Rendering uses matplotlib's object-oriented API (``Figure`` + the Agg canvas), never
 pyplot, so no global figure state or GUI backend is touched. Every image is written
@@ -22,7 +23,12 @@ from matplotlib.figure import Figure
 
 from digitrec.io import atomic_path
 
-__all__ = ["save_confusion_matrix_png", "save_misclassified_png"]
+__all__ = [
+    "save_accuracy_bars_png",
+    "save_confusion_matrix_png",
+    "save_gallery_png",
+    "save_misclassified_png",
+]
 
 DPI = 100
 # Pinned so that a user's matplotlibrc or style cannot change the output.
@@ -132,4 +138,75 @@ def save_misclassified_png(
             if k < shown:
                 ax.imshow(images[k], cmap="gray_r", vmin=vmin, vmax=vmax)
                 ax.set_title(f"{true[k]}→{predicted[k]}", fontsize=10)
+        _save(fig, path)
+
+
+def save_accuracy_bars_png(
+    names: Sequence[str],
+    accuracy: dict[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    title: str = "Accuracy",
+) -> None:
+    """Horizontal bars: one group per name (top to bottom), one bar per series of
+    ``accuracy`` (series name -> one accuracy in [0, 1] per name), each labelled."""
+    if not names or not accuracy:
+        raise ValueError("nothing to draw: no names or no series")
+    for series, values in accuracy.items():
+        if len(values) != len(names):
+            raise ValueError(f"series {series!r} has {len(values)} values for {len(names)} names")
+    n, k = len(names), len(accuracy)
+    height = 0.8 / k
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(7.0, 0.3 * n * k + 1.5), dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        rows = np.arange(n)
+        for j, (series, values) in enumerate(accuracy.items()):
+            y = rows - 0.4 + height * (j + 0.5)
+            bars = ax.barh(y, values, height=height, label=series)
+            ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2, fontsize=7)
+        ax.set_yticks(rows, [str(name) for name in names])
+        ax.invert_yaxis()
+        ax.set_xlim(0.0, 1.12)
+        ax.set_xlabel("accuracy")
+        ax.set_title(title)
+        ax.legend(loc="lower right", fontsize=8)
+        _save(fig, path)
+
+
+def save_gallery_png(
+    rows: Sequence[tuple[str, np.ndarray, Sequence[str], Sequence[bool]]],
+    path: str | os.PathLike[str],
+    title: str = "",
+    vmax: float | None = None,
+) -> None:
+    """A grid of images: one row per ``(label, images, captions, wrong)``, each image shown
+    dark on white with its caption above, in red where ``wrong``. Every row holds the same
+    number of images; ``vmax`` is full ink (default: the largest value shown)."""
+    if not rows:
+        raise ValueError("nothing to draw: no rows")
+    cols = len(rows[0][1])
+    for label, images, captions, wrong in rows:
+        images = np.asarray(images)
+        if images.ndim != 3 or len(images) != cols or len(captions) != cols or len(wrong) != cols:
+            raise ValueError(
+                f"row {label!r}: expected {cols} images (n, h, w), captions and flags, got "
+                f"images {images.shape}, {len(captions)} captions, {len(wrong)} flags"
+            )
+    if cols == 0:
+        raise ValueError("nothing to draw: rows hold no images")
+    top = vmax if vmax is not None else max(float(np.max(r[1])) for r in rows) or 1.0
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(
+            figsize=(1.6 + 0.9 * cols, 1.0 * len(rows) + 0.6), dpi=DPI, layout="constrained"
+        )
+        if title:
+            fig.suptitle(title, fontsize=9)
+        axes = fig.subplots(len(rows), cols, squeeze=False)
+        for (label, images, captions, wrong), line in zip(rows, axes, strict=True):
+            for ax, image, caption, bad in zip(line, images, captions, wrong, strict=True):
+                ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=top)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(caption, fontsize=8, color="red" if bad else "black")
+            line[0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
         _save(fig, path)

@@ -190,3 +190,14 @@ def test_a_finger_draws_too(page, tmp_path):
     draw_with_finger(page, ONE)
     assert shown(page)["digit"] == "1"
     save_screenshot(page, tmp_path, "serve-touch-1.png")
+
+
+def test_the_page_says_what_it_serves_and_which_recipe_reads_real_handwriting(page):
+    """The test server's model is an 8x8 digits model outside a project: the page says so
+    and points to the MNIST recipe, above the drawing area."""
+    note = page.locator("#model-note")
+    assert note.is_visible()
+    text = note.text_content()
+    assert text.startswith("Trained on an unknown dataset (8x8 images).")
+    assert "mnist-virtual-svc-cascade" in text
+    assert note.bounding_box()["y"] < page.locator("#pad").bounding_box()["y"]

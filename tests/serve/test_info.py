@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from digitrec.artifact import load_artifact
+from digitrec.imagespec import DIGITS, MNIST
 from digitrec.serve.app import create_app
-from digitrec.serve.info import describe, git_version
+from digitrec.serve.info import HANDWRITING_RECIPE, dataset_of, describe, git_version, training
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -107,3 +108,25 @@ def test_the_endpoint_serves_the_description(project, start_server):
     assert info["versions"]["code"]["commit"] == COMMIT
     assert info["metrics"]["accuracy"] == 0.99
     assert health["dataset"] == "digits"
+
+
+def test_model_info_says_what_the_model_was_trained_on(project, tmp_path):
+    info = describe(load_artifact(project / "models" / "model.skops"))
+    assert info["training"]["trained_on"] == "Trained on digits (8x8 images)."
+    assert HANDWRITING_RECIPE in info["training"]["advice"]
+    assert dataset_of(project / "models" / "model.skops") == "digits"
+    # Without data/raw, the fetch params in dvc.lock still tell; outside a project, nothing.
+    shutil.rmtree(project / "data")
+    (project / "metrics" / "evaluate.json").unlink()
+    assert dataset_of(project / "models" / "model.skops") == "digits"
+    assert dataset_of(tmp_path / "elsewhere" / "model.skops") is None
+
+
+def test_only_an_8x8_model_is_pointed_to_the_handwriting_recipe():
+    assert training("mnist", MNIST) == {
+        "trained_on": "Trained on mnist (28x28 images).",
+        "advice": None,
+    }
+    eight = training(None, DIGITS)
+    assert eight["trained_on"] == "Trained on an unknown dataset (8x8 images)."
+    assert "mnist-virtual-svc-cascade" in eight["advice"] and "28x28" in eight["advice"]

@@ -17,9 +17,12 @@ from typing import Any
 import yaml
 
 from digitrec.artifact import Artifact
+from digitrec.imagespec import DIGITS, ImageSpec
 from digitrec.pipeline import image_spec
 
 DATA_OUTS = ("fetch", "preprocess", "featurize")  # stages whose outs are the data versions
+# The recipe to serve for real handwriting (README.md, "Results"): 28x28 MNIST digits.
+HANDWRITING_RECIPE = "mnist-virtual-svc-cascade"
 
 
 def describe(artifact: Artifact) -> dict[str, Any]:
@@ -46,6 +49,9 @@ def describe(artifact: Artifact) -> dict[str, Any]:
             ],
         },
         "dataset": _dataset(dataset_info, metrics, params),
+        "training": training(
+            (_dataset(dataset_info, metrics, params) or {}).get("dataset"), image_spec(model)
+        ),
         "params": params,
         "metrics": metrics,
         "versions": {
@@ -55,6 +61,34 @@ def describe(artifact: Artifact) -> dict[str, Any]:
         },
         "project_root": str(root) if root else None,
     }
+
+
+def training(dataset: str | None, spec: ImageSpec) -> dict[str, str | None]:
+    """``trained_on``: the data the model was trained on, as a sentence; ``advice``: for a
+    model of 8x8 digits, which recipe to train and serve for real handwriting (else None)."""
+    shape = "x".join(str(side) for side in spec.shape)
+    name = dataset or "an unknown dataset"
+    advice = None
+    if spec.shape == DIGITS.shape:
+        advice = (
+            f"This model reads {shape} digits, a coarse format of scanned forms, and is "
+            f"less accurate on photos, scans and drawings. For real handwriting, train and "
+            f"serve the MNIST recipe {HANDWRITING_RECIPE} (28x28 images; the command is in "
+            f"README.md, section Results)."
+        )
+    return {"trained_on": f"Trained on {name} ({shape} images).", "advice": advice}
+
+
+def dataset_of(model_path: str | Path) -> str | None:
+    """The dataset the project holding ``model_path`` trained on (data/raw/dataset.json,
+    else metrics/evaluate.json or the fetch params in dvc.lock), or None."""
+    root = project_of(Path(model_path).resolve())
+    if root is None:
+        return None
+    info = _read_json(root / "data" / "raw" / "dataset.json")
+    metrics = _read_json(root / "metrics" / "evaluate.json")
+    found = _dataset(info, metrics, _lock_params(_read_yaml(root / "dvc.lock")))
+    return (found or {}).get("dataset")
 
 
 def project_of(path: Path) -> Path | None:

@@ -13,6 +13,7 @@
   const statusLine = document.getElementById("status");
   const seen = document.getElementById("seen");
   const modelInfo = document.getElementById("model-info");
+  const modelNote = document.getElementById("model-note");
 
   const PEN = pad.width * 0.07; // stroke width: about what the training digits have
   let version = 0; // bumps with every change of the drawing
@@ -227,6 +228,11 @@
       const dataset = info.dataset && info.dataset.dataset;
       const shape = `${spec.shape.join("×")} images`;
       parts.push(dataset ? `Model trained on ${dataset} (${shape})` : `Model for ${shape}`);
+      const training = info.training || {};
+      if (training.advice) {
+        modelNote.textContent = `${training.trained_on} ${training.advice}`;
+        modelNote.hidden = false;
+      }
       if (info.metrics && info.metrics.accuracy != null) {
         parts.push(`test accuracy ${(100 * info.metrics.accuracy).toFixed(2)} %`);
       }
