@@ -206,3 +206,25 @@ def test_unreadable_params_file(tmp_path):
 def test_unknown_stage_name():
     with pytest.raises(ValueError, match="unknown stage 'fit'"):
         params.load("fit")
+
+
+def _leaf_fields(model, prefix=""):
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            yield from _leaf_fields(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", field
+
+
+def test_the_schema_defaults_are_params_yaml():
+    """One source: the schema's defaults are the committed params.yaml, so code and tests
+    that build params from the defaults exercise the model `dvc repro` trains."""
+    committed = params.validate(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    assert Params() == committed
+
+
+def test_every_key_is_described_in_the_schema():
+    """docs/parameters.md is generated from these descriptions."""
+    undescribed = [key for key, field in _leaf_fields(Params) if not field.description]
+    assert not undescribed, f"params.py: give these fields a description: {undescribed}"

@@ -154,7 +154,7 @@ def test_a_detector_is_scored_on_its_yes_no_answer(small_digits):
     model = search.ParamsModel(base, DIGITS).fit(x_train, y_train)
     assert list(model.classes_) == [0, 1]
     expected = np.mean(model.predict(x_test) == (y_test == 3))
-    assert model.score(x_test, y_test) == pytest.approx(expected) and expected > 0.95
+    assert model.score(x_test, y_test) == pytest.approx(expected) and expected > 0.9
 
 
 @pytest.mark.parametrize(

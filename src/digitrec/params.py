@@ -36,7 +36,11 @@ class Section(BaseModel):
 
 # --------------------------------------------------------------------------- fetch
 class FetchParams(Section):
-    dataset: Literal["digits", "mnist", "optdigits"] = "digits"
+    dataset: Literal["digits", "mnist", "optdigits"] = Field(
+        "digits",
+        description="digits: scikit-learn's bundled 8x8 digits (no network); mnist: 28x28, "
+        "60,000/10,000; optdigits: UCI's 8x8, 3,823/1,797 from other writers",
+    )
     test_size: float = Field(
         0.2, gt=0, lt=1, description="digits only: stratified held-out fraction"
     )
@@ -59,10 +63,14 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class HogParams(Section):
-    orientations: int = Field(9, ge=1, le=36)
-    pixels_per_cell: PositiveInt = 4
-    cells_per_block: PositiveInt = 2
-    block_norm: Literal["L1", "L1-sqrt", "L2", "L2-Hys"] = "L2-Hys"
+    orientations: int = Field(6, ge=1, le=36, description="gradient orientation bins")
+    pixels_per_cell: PositiveInt = Field(
+        2, description="side of a HOG cell in pixels: 2 for 8x8 digits, 4 for 28x28 MNIST"
+    )
+    cells_per_block: PositiveInt = Field(2, description="side of a normalisation block, in cells")
+    block_norm: Literal["L1", "L1-sqrt", "L2", "L2-Hys"] = Field(
+        "L1-sqrt", description="block normalisation, as skimage.feature.hog names it"
+    )
 
 
 class GradientParams(Section):
@@ -75,11 +83,15 @@ class GradientParams(Section):
 
 class PcaParams(Section):
     n_components: int = Field(0, ge=0, description="0 = no PCA")
-    whiten: bool = False
+    whiten: bool = Field(False, description="scale the components to unit variance")
 
 
 class FeaturizeParams(Section):
-    method: Literal["raw", "hog", "raw_hog", "gradient"] = "raw"
+    method: Literal["raw", "hog", "raw_hog", "gradient"] = Field(
+        "raw_hog",
+        description="raw: the pixels; hog: HOG; raw_hog: pixels and HOG side by side; "
+        "gradient: gradient directions, Gaussian-pooled (Liu et al. 2003)",
+    )
     hog: HogParams = HogParams()
     gradient: GradientParams = GradientParams()
     pca: PcaParams = PcaParams()
@@ -87,12 +99,20 @@ class FeaturizeParams(Section):
 
 
 # --------------------------------------------------------------------------- train
+_C = "inverse regularisation strength"
+_EARLY_STOPPING = "hold out validation_fraction of the training data, stop when it stops improving"
+_VALIDATION = "early stopping: the fraction held out"
+_NO_CHANGE = "early stopping: iterations without improvement before stopping"
+
+
 class SvcParams(Section):
-    C: float = Field(10.0, gt=0)
-    kernel: Literal["rbf", "poly", "linear", "sigmoid"] = "rbf"
-    gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0)] = "scale"
-    degree: int = Field(3, ge=1, le=12)
-    coef0: float = 0.0
+    C: float = Field(10.0, gt=0, description=_C)
+    kernel: Literal["rbf", "poly", "linear", "sigmoid"] = Field("rbf", description="the kernel")
+    gamma: Literal["scale", "auto"] | Annotated[float, Field(gt=0)] = Field(
+        "scale", description="kernel coefficient: scale, auto (as scikit-learn's SVC) or a number"
+    )
+    degree: int = Field(3, ge=1, le=12, description="poly kernel: the degree")
+    coef0: float = Field(0.0, description="poly and sigmoid kernels: the constant term")
     calibrate: bool = Field(
         True, description="calibrate scores into probabilities (sigmoid, 5-fold) for predict"
     )
@@ -131,47 +151,53 @@ class SvcParams(Section):
 
 
 class LinearSvcParams(Section):
-    C: float = Field(1.0, gt=0)
-    max_iter: int = Field(5000, ge=1)
+    C: float = Field(1.0, gt=0, description=_C)
+    max_iter: int = Field(5000, ge=1, description="iterations of the solver at most")
 
 
 class LogregParams(Section):
-    C: float = Field(1.0, gt=0)
-    max_iter: int = Field(2000, ge=1)
+    C: float = Field(1.0, gt=0, description=_C)
+    max_iter: int = Field(2000, ge=1, description="iterations of the solver at most")
 
 
 class KnnParams(Section):
-    n_neighbors: int = Field(3, ge=1)
-    weights: Literal["uniform", "distance"] = "distance"
-    p: float = Field(2.0, ge=1)
+    n_neighbors: int = Field(3, ge=1, description="neighbours that vote")
+    weights: Literal["uniform", "distance"] = Field(
+        "distance", description="uniform: one vote each; distance: weighted by 1 / distance"
+    )
+    p: float = Field(2.0, ge=1, description="Minkowski power: 1 = Manhattan, 2 = Euclidean")
 
 
 class ForestParams(Section):
-    n_estimators: int = Field(300, ge=1)
-    max_depth: int | None = Field(None, ge=1)
-    min_samples_leaf: int = Field(1, ge=1)
-    max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0, le=1)] = "sqrt"
+    n_estimators: int = Field(300, ge=1, description="trees")
+    max_depth: int | None = Field(None, ge=1, description="depth of a tree at most; null = none")
+    min_samples_leaf: int = Field(1, ge=1, description="training samples in a leaf at least")
+    max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0, le=1)] = Field(
+        "sqrt", description="features tried per split: sqrt or log2 of all, or a fraction"
+    )
 
 
 class HistGbParams(Section):
-    max_iter: int = Field(300, ge=1)
-    learning_rate: float = Field(0.1, gt=0)
-    max_leaf_nodes: int = Field(31, ge=2)
-    l2_regularization: float = Field(0.0, ge=0)
-    early_stopping: bool = True
-    validation_fraction: float = Field(0.1, gt=0, lt=1)
-    n_iter_no_change: int = Field(10, ge=1)
+    max_iter: int = Field(300, ge=1, description="boosting iterations at most")
+    learning_rate: float = Field(0.1, gt=0, description="shrinkage of each tree")
+    max_leaf_nodes: int = Field(31, ge=2, description="leaves per tree at most")
+    l2_regularization: float = Field(0.0, ge=0, description="L2 penalty on the leaf values")
+    early_stopping: bool = Field(True, description=_EARLY_STOPPING)
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description=_VALIDATION)
+    n_iter_no_change: int = Field(10, ge=1, description=_NO_CHANGE)
 
 
 class MlpParams(Section):
-    hidden_layer_sizes: list[PositiveInt] = Field(default_factory=lambda: [256])
+    hidden_layer_sizes: list[PositiveInt] = Field(
+        default_factory=lambda: [256], description="units of each hidden layer"
+    )
     alpha: float = Field(1e-4, ge=0, description="L2 regularisation")
-    learning_rate_init: float = Field(1e-3, gt=0)
-    batch_size: int = Field(200, ge=1)
-    max_iter: int = Field(200, ge=1)
-    early_stopping: bool = True
-    validation_fraction: float = Field(0.1, gt=0, lt=1)
-    n_iter_no_change: int = Field(10, ge=1)
+    learning_rate_init: float = Field(1e-3, gt=0, description="Adam's initial learning rate")
+    batch_size: int = Field(200, ge=1, description="samples per minibatch")
+    max_iter: int = Field(200, ge=1, description="epochs at most")
+    early_stopping: bool = Field(True, description=_EARLY_STOPPING)
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description=_VALIDATION)
+    n_iter_no_change: int = Field(10, ge=1, description=_NO_CHANGE)
 
 
 ModelName = Literal[
@@ -180,7 +206,9 @@ ModelName = Literal[
 
 
 class TrainParams(Section):
-    model: ModelName = "svc"
+    model: ModelName = Field(
+        "svc", description="the classifier; its hyperparameters are in the section of its name"
+    )
     positive_digit: int | None = Field(
         None, ge=0, le=9, description="train a one-vs-rest detector for this digit"
     )
@@ -269,7 +297,7 @@ class SearchParams(Section):
         "halving: every combination on a few samples, the best 1/factor on more each round",
     )
     space: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
-        default_factory=dict,
+        default_factory=lambda: {"train.svc.C": [1, 10], "preprocess.deskew": [False, True]},
         description="candidate values by params path as `dvc exp run -S` takes it, e.g. "
         "train.svc.C: [1, 10]; keys under preprocess, featurize and train; {} = params.yaml "
         "as it is",
@@ -310,7 +338,9 @@ class ComputeParams(Section):
 
 
 class Params(Section):
-    seed: int = Field(42, ge=0, lt=2**32)
+    seed: int = Field(
+        42, ge=0, lt=2**32, description="every random state: the digits split, PCA, the models"
+    )
     fetch: FetchParams = FetchParams()
     preprocess: PreprocessParams = PreprocessParams()
     featurize: FeaturizeParams = FeaturizeParams()
