@@ -140,6 +140,19 @@ def score(metrics: dict) -> str:
     return text
 
 
+def corruption_error(robustness: dict | None) -> dict[str, str]:
+    """The mean corruption error through ``normalize`` (as predict and serve see a picture)
+    and on raw arrays; "not measured" for a recipe saved before the robustness stage."""
+    if not robustness:
+        return {"corruption error (normalized / raw)": "not measured"}
+    mean = robustness["mean_corruption_error"]
+    return {
+        "corruption error (normalized / raw)": (
+            f"{100 * mean['normalized']:.1f} % / {100 * mean['raw']:.1f} %"
+        )
+    }
+
+
 def results_page(root: Path) -> str:
     records = load_json(root / RECIPES)
     machines = Machines()
@@ -154,6 +167,7 @@ def results_page(root: Path) -> str:
                 "model": r["model"],
                 "test accuracy": score(m),
                 "test error": f"{100 * (1 - m['accuracy']):.2f} %",
+                **corruption_error(r.get("robustness")),
                 "fetch to metrics": f"{r['seconds']:.1f} s",
                 "train": f"{r['train_seconds']:.1f} s",
                 "predict": f"{r['predict_images_per_second']:,} images/s",
@@ -165,9 +179,12 @@ def results_page(root: Path) -> str:
         header(f"{RECIPES}/*.json"),
         "# Results",
         "",
-        "Each recipe is `dvc exp run evaluate -S ...` in a fresh copy of the project, from "
-        "fetch to metrics, run and saved by `python studies/recipes.py --save metrics/recipes "
-        "RECIPE`. Test accuracy and error are on the dataset's test split; *train* is the "
+        "Each recipe is `dvc exp run evaluate robustness -S ...` in a fresh copy of the "
+        "project, from fetch to metrics, run and saved by `python studies/recipes.py --save "
+        "metrics/recipes RECIPE`. Test accuracy and error are on the dataset's test split; "
+        "*corruption error* is the robustness stage's mean error over its corruptions of the "
+        "test images (docs/parameters.md, `robustness`), through `normalize` as `digitrec "
+        "predict` and `serve` see a picture, and on the raw arrays; *train* is the "
         "train stage alone; *predict* is the saved model labelling the whole test set in one "
         "call (one BLAS thread, best of 3). *measured*, *commit* and *machine* say when, on "
         "which commit and on what machine (see [Machines](#machines)) each row was measured.",
