@@ -1,6 +1,7 @@
 # make repro  - set up a virtual environment and run the pipeline (dvc repro)
 # make test   - set up a virtual environment and run the whole test suite
 # make test-fast - the same without the end-to-end tests (no `dvc repro` in a scratch repo)
+# make serve-mnist - train the MNIST model for real handwriting (downloads MNIST), serve it
 # make lint   - ruff (lint and format check) and mypy, as CI runs them
 # make lock   - regenerate requirements.lock: the newest releases pyproject.toml allows
 # make docs   - regenerate docs/results.md, performance.md (committed JSON), parameters.md (schema)
@@ -10,7 +11,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast lint lock bench docs clean
+.PHONY: setup repro test test-fast serve-mnist lint lock bench docs clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +31,18 @@ repro: setup
 
 test: setup
 	python -m pytest
+
+# The recipe for real handwriting, trained once in build/ (a fresh copy of the project;
+# set DIGITREC_MIRRORS to use a local MNIST mirror), then served.
+MNIST_RECIPE ?= mnist-virtual-svc-cascade
+MNIST_MODEL := build/recipes/$(MNIST_RECIPE)/models/model.skops
+
+$(MNIST_MODEL): | setup
+	rm -rf build/recipes/$(MNIST_RECIPE)
+	python studies/recipes.py --keep build/recipes $(MNIST_RECIPE)
+
+serve-mnist: $(MNIST_MODEL)
+	digitrec serve --model $(MNIST_MODEL)
 
 test-fast: setup
 	python -m pytest -m "not e2e"

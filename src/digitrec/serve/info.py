@@ -21,7 +21,7 @@ from digitrec.imagespec import DIGITS, ImageSpec
 from digitrec.pipeline import image_spec
 
 DATA_OUTS = ("fetch", "preprocess", "featurize")  # stages whose outs are the data versions
-# The recipe to serve for real handwriting (README.md, "Results"): 28x28 MNIST digits.
+# The recipe to serve for real handwriting (`make serve-mnist`): 28x28 MNIST digits.
 HANDWRITING_RECIPE = "mnist-virtual-svc-cascade"
 
 
@@ -73,8 +73,8 @@ def training(dataset: str | None, spec: ImageSpec) -> dict[str, str | None]:
         advice = (
             f"This model reads {shape} digits, a coarse format of scanned forms, and is "
             f"less accurate on photos, scans and drawings. For real handwriting, train and "
-            f"serve the MNIST recipe {HANDWRITING_RECIPE} (28x28 images; the command is in "
-            f"README.md, section Results)."
+            f"serve the MNIST recipe {HANDWRITING_RECIPE} (28x28 images): run "
+            f"`make serve-mnist` in the project."
         )
     return {"trained_on": f"Trained on {name} ({shape} images).", "advice": advice}
 
