@@ -56,12 +56,19 @@ def load_image(source: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
     ``PIL.Image.MAX_IMAGE_PIXELS`` pixels are refused; ones wider or taller than
     ``MAX_SIDE`` are box-averaged down. Raises :class:`ImageError`, naming the file.
     """
-    is_path = isinstance(source, str | os.PathLike)
-    name = os.fspath(source) if is_path else getattr(source, "name", "<stream>")
+    name = (
+        os.fspath(source)
+        if isinstance(source, str | os.PathLike)
+        else getattr(source, "name", "<stream>")
+    )
     try:
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            fh = stack.enter_context(open(source, "rb")) if is_path else source
+            fh = (
+                stack.enter_context(open(source, "rb"))
+                if isinstance(source, str | os.PathLike)
+                else source
+            )
             im = stack.enter_context(Image.open(fh))
             w, h = im.size
             if max(w, h) > MAX_SIDE:  # JPEG: decode at 1/2, 1/4 or 1/8 size right away
@@ -137,8 +144,8 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     scale = spec.box / max(digit.shape)
     h, w = (max(1, round(n * scale)) for n in digit.shape)
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    small = Image.fromarray(digit.astype(np.float32)).resize((w, h), resample)
-    small = np.asarray(small, dtype=np.float64).clip(0.0, 1.0)
+    resized = Image.fromarray(digit.astype(np.float32)).resize((w, h), resample)
+    small = np.asarray(resized, dtype=np.float64).clip(0.0, 1.0)
 
     size = spec.canvas
     if spec.center == "mass":
@@ -155,8 +162,8 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     canvas[top : top + h, left : left + w] = small
     if spec.binary:
         canvas = (canvas > _dither_thresholds(size)).astype(np.float64)
-    (rows, cols), (h, w) = spec.shape, (size // spec.shape[0], size // spec.shape[1])
-    blocks = canvas[: rows * h, : cols * w].reshape(rows, h, cols, w)
+    (out_h, out_w), (bh, bw) = spec.shape, (size // spec.shape[0], size // spec.shape[1])
+    blocks = canvas[: out_h * bh, : out_w * bw].reshape(out_h, bh, out_w, bw)
     return np.round(blocks.mean(axis=(1, 3)) * spec.max_value)
 
 
@@ -252,5 +259,5 @@ def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width in pixels: area over half the outline (2 for 1-px lines)."""
     p = np.pad(mask, 1)
     inner = mask & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
-    area = np.count_nonzero(mask)
-    return 2 * area / max(area - np.count_nonzero(inner), 1)
+    area = int(np.count_nonzero(mask))
+    return 2 * area / max(area - int(np.count_nonzero(inner)), 1)

@@ -290,6 +290,9 @@ class RobustnessParams(Section):
 SEARCHABLE = ("preprocess", "featurize", "train")
 
 
+_DEFAULT_SPACE: dict[str, list[Any]] = {"train.svc.C": [1, 10], "preprocess.deskew": [False, True]}
+
+
 class SearchParams(Section):
     method: Literal["grid", "random", "halving"] = Field(
         "grid",
@@ -297,7 +300,7 @@ class SearchParams(Section):
         "halving: every combination on a few samples, the best 1/factor on more each round",
     )
     space: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
-        default_factory=lambda: {"train.svc.C": [1, 10], "preprocess.deskew": [False, True]},
+        default_factory=lambda: dict(_DEFAULT_SPACE),
         description="candidate values by params path as `dvc exp run -S` takes it, e.g. "
         "train.svc.C: [1, 10]; keys under preprocess, featurize and train; {} = params.yaml "
         "as it is",

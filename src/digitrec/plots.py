@@ -156,7 +156,7 @@ def save_accuracy_bars_png(
             raise ValueError(f"series {series!r} has {len(values)} values for {len(names)} names")
     n, k = len(names), len(accuracy)
     height = 0.8 / k
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         fig = Figure(figsize=(7.0, 0.3 * n * k + 1.5), dpi=DPI, layout="constrained")
         ax = fig.add_subplot()
         rows = np.arange(n)
@@ -195,7 +195,7 @@ def save_gallery_png(
     if cols == 0:
         raise ValueError("nothing to draw: rows hold no images")
     top = vmax if vmax is not None else max(float(np.max(r[1])) for r in rows) or 1.0
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         fig = Figure(
             figsize=(1.6 + 0.9 * cols, 1.0 * len(rows) + 0.6), dpi=DPI, layout="constrained"
         )

@@ -331,7 +331,7 @@ def measure(
         refused[c.name] = int(np.sum(c.predictions["normalized"] == REFUSED))
     corrupted = [c.name for c in conditions[1:]]
     mce = {
-        p: _round(np.mean([1 - accuracy[n][p] for n in corrupted])) if corrupted else None
+        p: _round(float(np.mean([1 - accuracy[n][p] for n in corrupted]))) if corrupted else None
         for p in PATHS
     }
     metrics = {
