@@ -1,0 +1,186 @@
+"""uvicorn's HTTP/1.1 protocol (h11) with read deadlines and a cap on open connections.
+
+uvicorn closes an idle keep-alive connection (``timeout_keep_alive``) and refuses an
+oversized head (``h11_max_incomplete_event_size``), but it waits forever for a new
+connection's first request, for a head sent a byte at a time, and for a body that stalls;
+and ``limit_concurrency`` answers 503 only once a request has arrived, after the
+connection already holds a file descriptor. :class:`GuardedH11Protocol` adds:
+
+- a head deadline: a request's line and headers must arrive within ``timeout_head``
+  seconds of the connection's opening, or of the request's first byte on a kept-alive
+  connection; else the client gets a 408 and the connection is closed;
+- a body deadline: the body must arrive within ``timeout_body`` seconds of the head; else
+  408 (when no response has started) and the connection is closed;
+- a head size limit that holds however the head arrives: h11 refuses an incomplete head
+  larger than ``h11_max_incomplete_event_size`` but accepts a larger one that arrives
+  whole, so the head is fed to h11 no more than ``max_header_bytes + 1`` bytes at a time;
+- a cap: past ``max_connections`` open connections, the one that has waited longest for a
+  request (idle, or with a partial head) is closed to make room; when every connection is
+  in the middle of a request, the new one gets a 503 and is closed at once.
+
+Build a subclass with the limits with :func:`protocol_class`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+def _response(status: str, code: str, detail: str) -> bytes:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """One connection. The limits are class attributes (see :func:`protocol_class`)."""
+
+    max_connections: int = 256
+    timeout_head: float = 10.0
+    timeout_body: float = 30.0
+    max_header_bytes: int = 16 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline: asyncio.TimerHandle | None = None
+        self.waiting_for: str | None = None  # "head" or "body" while a deadline runs
+        self.head_bytes = 0  # bytes of the current head received so far
+        self.idle_since = time.monotonic()
+
+    # -- the cap --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.idle_since = time.monotonic()
+        if self._open_count() > self.max_connections and not self._evict_one():
+            transport.write(self._busy())
+            transport.close()
+            return
+        self._expect("head", self.timeout_head)
+
+    def _open_count(self) -> int:
+        return sum(1 for c in self.connections if not c.transport.is_closing())
+
+    @property
+    def waiting(self) -> bool:
+        """Open, and not in the middle of a request (idle, or with a partial head)."""
+        return (
+            not self.transport.is_closing()
+            and self.conn.their_state is h11.IDLE
+            and (self.cycle is None or self.cycle.response_complete)
+        )
+
+    def _evict_one(self) -> bool:
+        """Close the connection that has waited longest for a request; False if none waits."""
+        waiting = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, GuardedH11Protocol) and c.waiting
+        ]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c.idle_since)
+        oldest.transport.write(oldest._busy())
+        oldest._cancel()
+        oldest.transport.close()
+        return True
+
+    def _busy(self) -> bytes:
+        return _response(
+            "503 Service Unavailable",
+            "too_many_connections",
+            f"the server holds its maximum of {self.max_connections} open connections "
+            "(DIGITREC_SERVE_MAX_CONNECTIONS); retry later",
+        )
+
+    # -- the deadlines --------------------------------------------------------------
+    def _expect(self, what: str, seconds: float) -> None:
+        self._cancel()
+        self.waiting_for, self.head_bytes = what, 0
+        self.deadline = self.loop.call_later(seconds, self._expired)
+
+    def _cancel(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline, self.waiting_for = None, None
+
+    def _track(self) -> None:
+        """Move the deadline along with the request: head, then body, then none."""
+        state = self.conn.their_state
+        if state is h11.SEND_BODY:
+            if self.waiting_for != "body":
+                self._expect("body", self.timeout_body)
+        elif state is not h11.IDLE:  # DONE, MUST_CLOSE, CLOSED, ERROR: nothing more to read
+            self._cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self.deadline is None and self.conn.their_state is h11.IDLE:
+            self._expect("head", self.timeout_head)  # a new request on a kept-alive connection
+        if self.waiting_for == "head":
+            room = self.max_header_bytes + 1 - self.head_bytes
+            if len(data) > room:  # h11 sees at most one byte past the limit of a head
+                self._receive(data[:room])
+                data = data[room:]
+                if self.transport.is_closing():
+                    return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        if self.waiting_for == "head":
+            self.head_bytes += len(data)
+        super().data_received(data)
+        if not self.transport.is_closing():
+            self._track()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.idle_since = time.monotonic()
+        if self.conn.their_state is h11.IDLE:
+            self._cancel()  # uvicorn's keep-alive timeout watches the idle connection now
+        else:
+            self._track()
+
+    def _expired(self) -> None:
+        what = self.waiting_for
+        seconds = self.timeout_head if what == "head" else self.timeout_body
+        self.deadline, self.waiting_for = None, None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            setting = "DIGITREC_SERVE_TIMEOUT_" + str(what).upper()
+            self.transport.write(
+                _response(
+                    "408 Request Timeout",
+                    "request_timeout",
+                    f"the request {what} did not arrive within {seconds:g} s ({setting})",
+                )
+            )
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)
+
+
+def protocol_class(
+    max_connections: int, timeout_head: float, timeout_body: float, max_header_bytes: int
+) -> type[GuardedH11Protocol]:
+    """A :class:`GuardedH11Protocol` subclass with these limits (uvicorn's ``http=``)."""
+    return type(
+        "GuardedH11Protocol",
+        (GuardedH11Protocol,),
+        {
+            "max_connections": max_connections,
+            "timeout_head": timeout_head,
+            "timeout_body": timeout_body,
+            "max_header_bytes": max_header_bytes,
+        },
+    )

@@ -1,0 +1,61 @@
+"""The uvicorn configuration of ``digitrec serve`` (used by the command and the tests)."""
+
+from __future__ import annotations
+
+import resource
+
+import uvicorn
+from fastapi import FastAPI
+
+from digitrec.serve.logs import limit_logs
+from digitrec.serve.protocol import protocol_class
+from digitrec.serve.settings import ServeSettings
+
+FD_MARGIN = 128  # descriptors beyond the connections: libraries, the model, log files
+
+
+def config(
+    app: FastAPI,
+    settings: ServeSettings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+) -> uvicorn.Config:
+    """uvicorn's Config with the settings' connection limits and timeouts, and log lines
+    rate-limited. uvicorn's own options do part of it (``timeout_keep_alive``,
+    ``h11_max_incomplete_event_size``); :mod:`digitrec.serve.protocol` the rest."""
+    cfg = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_class(
+            settings.max_connections,
+            settings.timeout_head,
+            settings.timeout_body,
+            settings.max_header_bytes,
+        ),
+        ws="none",  # no WebSocket routes: an upgrade request stays plain HTTP
+        lifespan="on",
+        timeout_keep_alive=settings.timeout_keep_alive,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        access_log=settings.access_log,
+        log_level=log_level,
+    )
+    limit_logs()  # after Config: it configures uvicorn's logging
+    return cfg
+
+
+def ensure_descriptors(settings: ServeSettings) -> str | None:
+    """Raise this process's open-file limit to fit ``max_connections`` (up to the hard
+    limit). Returns why it cannot, or None."""
+    need = settings.max_connections + FD_MARGIN
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            return (
+                f"DIGITREC_SERVE_MAX_CONNECTIONS = {settings.max_connections} needs {need} "
+                f"open files, but the limit is {hard} (ulimit -Hn); set it to at most "
+                f"{max(hard - FD_MARGIN, 4)}"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return None
