@@ -14,9 +14,11 @@ connection already holds a file descriptor. :class:`GuardedH11Protocol` adds:
 - a head size limit that holds however the head arrives: h11 refuses an incomplete head
   larger than ``h11_max_incomplete_event_size`` but accepts a larger one that arrives
   whole, so the head is fed to h11 no more than ``max_header_bytes + 1`` bytes at a time;
-- a cap: past ``max_connections`` open connections, the one that has waited longest for a
-  request (idle, or with a partial head) is closed to make room; when every connection is
-  in the middle of a request, the new one gets a 503 and is closed at once.
+- a cap: past ``max_connections`` open connections, one waiting for a request is closed to
+  make room: first the oldest that never sent a byte, then the oldest idle or with a
+  partial head, never one whose request is already waiting to be read (a client that
+  sends its request at once is not mistaken for an idle one); when every connection is in
+  the middle of a request, the new one gets a 503 and is closed at once.
 
 Build a subclass with the limits with :func:`protocol_class`.
 """
@@ -24,7 +26,10 @@ Build a subclass with the limits with :func:`protocol_class`.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import struct
+import termios
 import time
 from typing import Any
 
@@ -79,19 +84,20 @@ class GuardedH11Protocol(H11Protocol):
         )
 
     def _evict_one(self) -> bool:
-        """Close the connection that has waited longest for a request; False if none waits."""
+        """Close a connection waiting for a request (see the module's docstring); False if
+        none can go."""
         waiting = [
             c
             for c in self.connections
             if c is not self and isinstance(c, GuardedH11Protocol) and c.waiting
         ]
-        if not waiting:
-            return False
-        oldest = min(waiting, key=lambda c: c.idle_since)
-        oldest.transport.write(oldest._busy())
-        oldest._cancel()
-        oldest.transport.close()
-        return True
+        for victim in sorted(waiting, key=lambda c: (c.head_bytes > 0, c.idle_since)):
+            if _unread(victim.transport) == 0:
+                victim.transport.write(victim._busy())
+                victim._cancel()
+                victim.transport.close()
+                return True
+        return False
 
     def _busy(self) -> bytes:
         return _response(
@@ -168,6 +174,16 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
         super().connection_lost(exc)
+
+
+def _unread(transport: asyncio.BaseTransport) -> int:
+    """Bytes received on the transport's socket that nobody has read yet (Linux, BSD)."""
+    sock = transport.get_extra_info("socket")
+    try:
+        pending = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, AttributeError):
+        return 0
+    return struct.unpack("i", pending)[0]
 
 
 def protocol_class(

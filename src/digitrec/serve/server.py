@@ -12,6 +12,10 @@ from digitrec.serve.protocol import protocol_class
 from digitrec.serve.settings import ServeSettings
 
 FD_MARGIN = 128  # descriptors beyond the connections: libraries, the model, log files
+# Open descriptors per allowed connection at worst: the connections open, as many being
+# closed to make room, and as many accepted in one go (the backlog) before either; and
+# a spare one.
+FDS_PER_CONNECTION = 4
 
 
 def config(
@@ -36,6 +40,9 @@ def config(
         ),
         ws="none",  # no WebSocket routes: an upgrade request stays plain HTTP
         lifespan="on",
+        # asyncio accepts up to `backlog` connections in one go before any is closed:
+        # keep that within the cap, so open descriptors stay within about twice the cap
+        backlog=settings.max_connections,
         timeout_keep_alive=settings.timeout_keep_alive,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         access_log=settings.access_log,
@@ -48,14 +55,14 @@ def config(
 def ensure_descriptors(settings: ServeSettings) -> str | None:
     """Raise this process's open-file limit to fit ``max_connections`` (up to the hard
     limit). Returns why it cannot, or None."""
-    need = settings.max_connections + FD_MARGIN
+    need = FDS_PER_CONNECTION * settings.max_connections + FD_MARGIN
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
         if hard != resource.RLIM_INFINITY and hard < need:
             return (
                 f"DIGITREC_SERVE_MAX_CONNECTIONS = {settings.max_connections} needs {need} "
                 f"open files, but the limit is {hard} (ulimit -Hn); set it to at most "
-                f"{max(hard - FD_MARGIN, 4)}"
+                f"{max((hard - FD_MARGIN) // FDS_PER_CONNECTION, 4)}"
             )
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     return None
