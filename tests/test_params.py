@@ -206,3 +206,23 @@ def test_unreadable_params_file(tmp_path):
 def test_unknown_stage_name():
     with pytest.raises(ValueError, match="unknown stage 'fit'"):
         params.load("fit")
+
+
+def test_unknown_top_level_keys_are_refused_with_the_closest_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nfeaturise:\n  method: hog\n")
+    # even a stage that does not read the misspelt section refuses it
+    for stage in (None, "fetch", "train"):
+        with pytest.raises(ParamsError, match=r"featurise: unknown key; allowed at the top"):
+            params.load(stage, path)
+    with pytest.raises(ParamsError, match=r"did you mean 'featurize'\?"):
+        params.load("fetch", path)
+
+
+def test_unknown_nested_keys_name_the_closest_key():
+    with pytest.raises(ParamsError, match=r"fetch\.datset: unknown key; allowed under fetch: "):
+        params.validate({"fetch": {"datset": "mnist"}})
+    with pytest.raises(ParamsError, match=r"did you mean 'dataset'\?"):
+        params.validate({"fetch": {"datset": "mnist"}})
+    with pytest.raises(ParamsError, match=r"unknown key 'c'; .*did you mean 'C'\?"):
+        params.override(params.validate({}), {"train.svc.c": 1})

@@ -18,8 +18,12 @@ app.command("serve")(serve)
 
 
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Recognise handwritten digits with the model the DVC pipeline trained."""
+    from digitrec.env import SERVE_PREFIX, warn_unknown
+
+    # serve refuses unknown DIGITREC_SERVE_* variables itself
+    warn_unknown(skip=SERVE_PREFIX if ctx.invoked_subcommand == "serve" else None)
 
 
 @app.command("predict")

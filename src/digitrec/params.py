@@ -7,6 +7,7 @@ reads has changed.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -342,6 +343,7 @@ def check_key(key: str, sections: tuple[str, ...] | None = SEARCHABLE) -> list[s
             raise ParamsError(
                 f"{label}: unknown key {parts[depth - 1]!r}; allowed under "
                 f"{where or 'the top level'}: {', '.join(_field_names(parent))}"
+                + _closest(parts[depth - 1], _field_names(parent))
             )
         if depth < len(parts) and _section_at(parts[:depth]) is None:
             raise ParamsError(f"{label}: {'.'.join(parts[:depth])} is a value, not a section")
@@ -415,20 +417,44 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "value_error":
         return f"{key}: {error['ctx']['error']}"
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling; see the documented keys in README.md)"
+        parent = _section_at([str(part) for part in error["loc"][:-1]])
+        where = "under " + ".".join(str(part) for part in error["loc"][:-1])
+        allowed = _field_names(parent) if parent else []
+        return unknown_key(key, str(error["loc"][-1]), allowed, where)
     if error["type"] == "missing":
         return f"{key}: missing"
     return f"{key} = {error['input']!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
+def unknown_key(key: str, name: str, allowed: list[str], where: str) -> str:
+    """The line for an unknown ``key`` (its last part ``name``), naming the closest of
+    ``allowed``."""
+    return f"{key}: unknown key; allowed {where}: {', '.join(allowed)}{_closest(name, allowed)}"
+
+
+def _closest(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1) or difflib.get_close_matches(
+        name.lower(), [a.lower() for a in allowed], n=1
+    )
+    if not close:
+        return ""
+    match = next(a for a in allowed if a.lower() == close[0].lower())
+    return f"; did you mean {match!r}?"
+
+
 def validate(raw: dict[str, Any], keys: tuple[str, ...] | None = None) -> Params:
-    """Validate ``raw`` (the parsed YAML); only ``keys`` are read when given.
+    """Validate ``raw`` (the parsed YAML); only ``keys`` are read when given. Unknown keys
+    are refused everywhere, the top level included, even when ``keys`` would skip them.
 
     Raises:
         ParamsError: one line per wrong value, naming the key, the value and what is allowed.
     """
     if not isinstance(raw, dict):
         raise ParamsError(f"params must be a mapping of sections, got {type(raw).__name__}")
+    top = _field_names(Params)
+    unknown = [unknown_key(str(k), str(k), top, "at the top level") for k in raw if k not in top]
+    if unknown:
+        raise ParamsError("invalid params:\n  " + "\n  ".join(unknown))
     selected = raw if keys is None else {k: raw[k] for k in keys if k in raw}
     try:
         params = Params.model_validate(selected)

@@ -161,7 +161,8 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing():
             return
         if self.cycle is None or not self.cycle.response_started:
-            setting = "DIGITREC_SERVE_TIMEOUT_" + str(what).upper()
+            setting = {"head": "DIGITREC_SERVE_TIMEOUT_HEAD", "body": "DIGITREC_SERVE_TIMEOUT_BODY"}
+            setting = setting.get(str(what), "")
             self.transport.write(
                 _response(
                     "408 Request Timeout",

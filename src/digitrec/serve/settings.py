@@ -37,7 +37,6 @@ silently replaced by its default).
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from typing import Annotated
@@ -92,12 +91,8 @@ class ServeSettings(BaseSettings):
 
 
 def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
-    """One line per ``DIGITREC_SERVE_*`` variable that is no setting, naming the closest."""
-    known = [PREFIX + name.upper() for name in ServeSettings.model_fields]
-    lines = []
-    for name in sorted(environ):
-        if name.upper().startswith(PREFIX) and name.upper() not in known:
-            close = difflib.get_close_matches(name.upper(), known, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
-            lines.append(f"{name}: not a setting of digitrec serve; {hint}")
-    return lines
+    """One line per ``DIGITREC_SERVE_*`` variable that is no setting, naming the closest
+    (see :mod:`digitrec.env`, the registry of every ``DIGITREC_*`` variable)."""
+    from digitrec.env import unknown
+
+    return [line for line in unknown(environ) if line.upper().startswith(PREFIX)]

@@ -24,7 +24,9 @@ def run(name: str, main: Callable[[], None]) -> None:
     from digitrec.compute import ComputeError
     from digitrec.data import DataFormatError
     from digitrec.data.download import FetchError
+    from digitrec.env import warn_unknown
 
+    warn_unknown()
     start = time.perf_counter()
     try:
         with threadpool_limits(limits=1):
