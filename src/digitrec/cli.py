@@ -38,6 +38,10 @@ def predict_command(
 
     Pictures of any size and colours work: dark ink on light paper is inverted, and the
     digit is cropped, scaled and centred the way the training images were.
+
+    A file that cannot be read or holds no digit (or a missing path) is reported on
+    stderr, naming it, and the others go on. Exit status: 0 every image was predicted;
+    1 some could not be; 2 nothing could run (no model, no images).
     """
     import numpy as np
 
@@ -49,15 +53,25 @@ def predict_command(
         typer.echo(f"error: model {model} not found; run `dvc repro` first", err=True)
         raise typer.Exit(2)
     try:
-        files = iter_image_paths(images)
         fitted = load_model(model)
-    except (ArtifactError, ImageError) as exc:
+    except ArtifactError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    ready, inputs, failed = [], [], 0
+    files, failed = [], 0
+    for argument in images:
+        try:
+            files += iter_image_paths([argument])
+        except ImageError as exc:  # a missing path, or a folder without images
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+    ready, inputs = [], []
     for path in files:
         try:
-            inputs.append(prepare(fitted, load_image(path)))
+            grey = load_image(path)  # its errors name the file
+            try:
+                inputs.append(prepare(fitted, grey))
+            except ImageError as exc:
+                raise ImageError(f"{path}: {exc}") from None
             ready.append(path)
         except ImageError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -72,7 +86,9 @@ def predict_command(
         else:
             shown = "" if p.probability is None else f"  (p={p.probability:.3f})"
             typer.echo(f"{path}: {p.label}{shown}")
-    if failed or not files:
-        if not files:
-            typer.echo("error: no images found", err=True)
+    if not files and not failed:
+        typer.echo("error: no images found", err=True)
         raise typer.Exit(2)
+    if failed:
+        typer.echo(f"error: {failed} of {failed + len(ready)} failed (named above)", err=True)
+        raise typer.Exit(1)
