@@ -226,3 +226,19 @@ def test_unknown_nested_keys_name_the_closest_key():
         params.validate({"fetch": {"datset": "mnist"}})
     with pytest.raises(ParamsError, match=r"unknown key 'c'; .*did you mean 'C'\?"):
         params.override(params.validate({}), {"train.svc.c": 1})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"train": {"svc": {"C": float("inf")}}}, "train.svc.C = inf: input should be a finite"),
+        ({"featurize": {"gradient": {"blur": float("nan")}}}, "featurize.gradient.blur = nan"),
+        ({"train": {"mlp": {"max_iter": 10**400}}}, "train.mlp.max_iter = 100000000000...(401"),
+        ({"featurize": {"pca": {"n_components": -(10**30)}}}, "featurize.pca.n_components = -1"),
+        ({"search": {"space": {"train.svc.C": [1, 10**30]}}}, "search.space.train.svc.C[1] = "),
+    ],
+)
+def test_infinite_and_huge_numbers_are_refused_with_their_key(raw, expected):
+    with pytest.raises(ParamsError) as info:
+        params.validate(raw)
+    assert expected in str(info.value)

@@ -8,7 +8,7 @@ reads has changed.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +30,11 @@ class ParamsError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: a bound such as gt=0 lets infinity through, which no model can use
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_INT = 2**63 - 1  # larger integers overflow the C integers of numpy and scikit-learn
 
 
 # --------------------------------------------------------------------------- fetch
@@ -442,6 +446,23 @@ def _closest(name: str, allowed: list[str]) -> str:
     return f"; did you mean {match!r}?"
 
 
+def _huge_integers(value: Any, key: str = "") -> Iterator[str]:
+    """A line for each integer in ``value`` (nested) beyond +-MAX_INT, naming its key."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _huge_integers(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _huge_integers(v, f"{key}[{i}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        shown = (
+            str(value)
+            if len(str(value)) <= 24
+            else f"{str(value)[:12]}...({len(str(value))} digits)"
+        )
+        yield f"{key} = {shown}: too large; integers must lie within +-{MAX_INT}"
+
+
 def validate(raw: dict[str, Any], keys: tuple[str, ...] | None = None) -> Params:
     """Validate ``raw`` (the parsed YAML); only ``keys`` are read when given. Unknown keys
     are refused everywhere, the top level included, even when ``keys`` would skip them.
@@ -453,8 +474,8 @@ def validate(raw: dict[str, Any], keys: tuple[str, ...] | None = None) -> Params
         raise ParamsError(f"params must be a mapping of sections, got {type(raw).__name__}")
     top = _field_names(Params)
     unknown = [unknown_key(str(k), str(k), top, "at the top level") for k in raw if k not in top]
-    if unknown:
-        raise ParamsError("invalid params:\n  " + "\n  ".join(unknown))
+    if unknown or (huge := list(_huge_integers(raw))):
+        raise ParamsError("invalid params:\n  " + "\n  ".join(unknown or huge))
     selected = raw if keys is None else {k: raw[k] for k in keys if k in raw}
     try:
         params = Params.model_validate(selected)
