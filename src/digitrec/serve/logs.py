@@ -20,6 +20,9 @@ LIMITS = {
     "digitrec.serve": (5, 10.0),
     "uvicorn.access": (200, 1.0),  # one format string for every request: a budget per second
 }
+# Loggers whose messages come formatted already (every malformed form logs a different
+# one): one budget for all their messages.
+PER_LOGGER = {"python_multipart.multipart": (5, 10.0)}
 MAX_KEYS = 1000  # distinct messages remembered; past it the memory starts afresh
 
 
@@ -32,14 +35,19 @@ class _Window:
 
 class RateLimit(logging.Filter):
     def __init__(
-        self, burst: int, period: float, clock: Callable[[], float] = time.monotonic
+        self,
+        burst: int,
+        period: float,
+        clock: Callable[[], float] = time.monotonic,
+        per_logger: bool = False,
     ) -> None:
         super().__init__()
         self.burst, self.period, self.clock = burst, period, clock
+        self.per_logger = per_logger  # one budget for every message of the logger
         self.windows: dict[tuple[str, int, str], _Window] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, "" if self.per_logger else str(record.msg))
         now = self.clock()
         window = self.windows.get(key)
         if window is None or now - window.start >= self.period:
@@ -59,9 +67,13 @@ class RateLimit(logging.Filter):
         return False
 
 
-def limit_logs(limits: dict[str, tuple[int, float]] = LIMITS) -> None:
+def limit_logs(
+    limits: dict[str, tuple[int, float]] = LIMITS,
+    per_logger: dict[str, tuple[int, float]] = PER_LOGGER,
+) -> None:
     """Put one :class:`RateLimit` on each of these loggers (once)."""
-    for name, (burst, period) in limits.items():
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RateLimit) for f in logger.filters):
-            logger.addFilter(RateLimit(burst, period))
+    for table, shared in ((limits, False), (per_logger, True)):
+        for name, (burst, period) in table.items():
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, RateLimit) for f in logger.filters):
+                logger.addFilter(RateLimit(burst, period, per_logger=shared))
