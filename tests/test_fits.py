@@ -96,3 +96,20 @@ def test_search_folds_must_fit_the_classes():
     (line,) = fits.search_problems(SearchParams(folds=5), labels)
     assert line.startswith("search.folds = 5") and "search.folds <= 3" in line
     assert fits.search_problems(SearchParams(folds=3), labels) == []
+
+
+def test_a_stage_run_before_its_inputs_exist_says_which_is_missing(tmp_path):
+    result = stage(tmp_path, "train")
+    refused(result, "train: error: ", "features", "not found", "dvc repro")
+
+
+def test_an_unreadable_params_file_is_named(tmp_path):
+    (tmp_path / "params.yaml").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "digitrec.stages.fetch"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    refused(result, "params.yaml: cannot read it")

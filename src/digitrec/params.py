@@ -498,6 +498,9 @@ def load(stage: str | None = None, path: str | Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ParamsError(f"{path} not found (run from the project's root)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ParamsError(f"{path}: cannot read it: {reason}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from None
     try:

@@ -38,6 +38,13 @@ def run(name: str, main: Callable[[], None]) -> None:
     except (ParamsError, FetchError, DataFormatError, ArtifactError, ComputeError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except FileNotFoundError as exc:  # an input an earlier stage writes
+        print(
+            f"{name}: error: {exc.filename or exc} not found: run the stages before "
+            f"{name} first (dvc repro runs them in order)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except Terminated:
         print(f"{name}: terminated", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
