@@ -96,6 +96,18 @@ def test_a_stalled_body_is_cut_off(guarded):
     assert "DIGITREC_SERVE_TIMEOUT_BODY" in body["detail"]
 
 
+def test_a_client_that_stops_reading_is_dropped(guarded):
+    one = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+    connections = guarded.server.server_state.connections  # uvicorn's own record
+    with connect(guarded) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(one * 2000)  # pipelined, never read: the server's writes stall
+        deadline = time.monotonic() + WAIT
+        while connections and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not connections  # the server dropped it (its descriptor is free)
+
+
 def test_an_idle_keep_alive_connection_is_closed(guarded):
     with connect(guarded) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -11,6 +11,9 @@ connection already holds a file descriptor. :class:`GuardedH11Protocol` adds:
   connection; else the client gets a 408 and the connection is closed;
 - a body deadline: the body must arrive within ``timeout_body`` seconds of the head; else
   408 (when no response has started) and the connection is closed;
+- a write deadline: a client that stops reading (its responses fill the send buffer, e.g.
+  requests pipelined and never read) has ``timeout_body`` seconds to read on before the
+  connection is dropped;
 - a head size limit that holds however the head arrives: h11 refuses an incomplete head
   larger than ``h11_max_incomplete_event_size`` but accepts a larger one that arrives
   whole, so the head is fed to h11 no more than ``max_header_bytes + 1`` bytes at a time;
@@ -59,6 +62,7 @@ class GuardedH11Protocol(H11Protocol):
         self.deadline: asyncio.TimerHandle | None = None
         self.waiting_for: str | None = None  # "head" or "body" while a deadline runs
         self.head_bytes = 0  # bytes of the current head received so far
+        self.write_deadline: asyncio.TimerHandle | None = None
         self.idle_since = time.monotonic()
 
     # -- the cap --------------------------------------------------------------------
@@ -172,8 +176,27 @@ class GuardedH11Protocol(H11Protocol):
             )
         self.transport.close()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.write_deadline is None:
+            self.write_deadline = self.loop.call_later(self.timeout_body, self._not_reading)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_write_deadline()
+
+    def _cancel_write_deadline(self) -> None:
+        if self.write_deadline is not None:
+            self.write_deadline.cancel()
+            self.write_deadline = None
+
+    def _not_reading(self) -> None:
+        self.write_deadline = None
+        self.transport.abort()  # close() would wait for the client to read what is queued
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
+        self._cancel_write_deadline()
         super().connection_lost(exc)
 
 

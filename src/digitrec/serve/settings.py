@@ -24,7 +24,10 @@ environment variable                       default     meaning
 ``DIGITREC_SERVE_TIMEOUT_HEAD``            10          seconds to send a request's line and
                                                        headers (from the connection's opening or
                                                        the request's first byte); then 408
-``DIGITREC_SERVE_TIMEOUT_BODY``            30          seconds to send a request's body; then 408
+``DIGITREC_SERVE_TIMEOUT_BODY``            30          seconds to send a request's body; then 408.
+                                                       Also: a client whose unread responses
+                                                       fill the send buffer is dropped after
+                                                       this long
 ``DIGITREC_SERVE_TIMEOUT_KEEP_ALIVE``      5           seconds an idle keep-alive connection stays
 ``DIGITREC_SERVE_MAX_HEADER_BYTES``        16384       bytes of a request's line and headers;
                                                        more -> 400
