@@ -51,10 +51,13 @@ def serve(
     except ValidationError as exc:
         typer.echo(f"error: invalid DIGITREC_SERVE_* setting:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    problem = ensure_descriptors(settings)
-    if problem:
-        typer.echo(f"error: {problem}", err=True)
+    fitted, note = ensure_descriptors(settings)
+    if fitted is None:
+        typer.echo(f"error: {note}", err=True)
         raise typer.Exit(2)
+    if note:
+        typer.echo(f"warning: {note}", err=True)
+    settings = fitted
     try:
         app = create_app(model, settings)
     except ArtifactError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -152,3 +153,36 @@ def test_malformed_requests_cannot_flood_the_log(saved_model, tmp_path):
     text = log.read_text()
     assert 1 <= text.count("Invalid HTTP request received") <= 5, text
     assert 1 <= text.count("Expected boundary character") <= 5, text
+
+
+def low_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+
+def test_serve_fits_the_connection_cap_to_the_open_file_limit(saved_model, held_out):
+    """4 descriptors per connection + 128 spare must fit: 300 allows 43 connections."""
+    proc = subprocess.Popen(
+        [str(DIGITREC), "serve", "--model", str(saved_model.path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=low_file_limit,
+    )
+    try:
+        url = wait_for_url(proc)
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    env = {**os.environ, "DIGITREC_SERVE_MAX_CONNECTIONS": "256"}
+    proc = subprocess.run(
+        [str(DIGITREC), "serve", "--model", str(saved_model.path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=low_file_limit,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "DIGITREC_SERVE_MAX_CONNECTIONS = 256 needs 1152 open files" in proc.stderr
+    assert "set it to at most 43" in proc.stderr

@@ -52,17 +52,25 @@ def config(
     return cfg
 
 
-def ensure_descriptors(settings: ServeSettings) -> str | None:
+def ensure_descriptors(settings: ServeSettings) -> tuple[ServeSettings | None, str | None]:
     """Raise this process's open-file limit to fit ``max_connections`` (up to the hard
-    limit). Returns why it cannot, or None."""
+    limit). Returns the settings to serve with, and a line to print. When the hard limit
+    is too low, a ``max_connections`` set in the environment is an error (no settings);
+    the default is lowered to fit (a warning)."""
     need = FDS_PER_CONNECTION * settings.max_connections + FD_MARGIN
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            return (
-                f"DIGITREC_SERVE_MAX_CONNECTIONS = {settings.max_connections} needs {need} "
-                f"open files, but the limit is {hard} (ulimit -Hn); set it to at most "
-                f"{max((hard - FD_MARGIN) // FDS_PER_CONNECTION, 4)}"
-            )
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return settings, None
+    if hard == resource.RLIM_INFINITY or hard >= need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-    return None
+        return settings, None
+    fits = (hard - FD_MARGIN) // FDS_PER_CONNECTION
+    why = (
+        f"DIGITREC_SERVE_MAX_CONNECTIONS = {settings.max_connections} needs {need} open files, "
+        f"but the limit is {hard} (ulimit -Hn)"
+    )
+    if "max_connections" in settings.model_fields_set or fits < 4:
+        return None, f"{why}; set it to at most {max(fits, 4)}, or raise the limit"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    lowered = settings.model_copy(update={"max_connections": fits})
+    return lowered, f"{why}: serving with max_connections = {fits}"
