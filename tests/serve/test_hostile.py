@@ -232,21 +232,24 @@ def test_booleans_are_not_pixels(client, doc, where):
     assert r.json()["detail"].startswith(f"{where}: expected a number, got the boolean")
 
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**500), max_value=10**500)
+HUGE = [10**309, -(10**400), 2**1024, 10**4000]  # beyond any float
+NUMBERS = (
+    st.integers(min_value=-(10**500), max_value=10**500)
+    | st.sampled_from(HUGE)
     | st.floats(allow_nan=False)
-    | st.text(max_size=8),
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | NUMBERS | st.text(max_size=8),
     lambda children: (
         st.lists(children, max_size=5)
         | st.dictionaries(st.sampled_from(["images", "max_value", "x"]), children, max_size=3)
     ),
     max_leaves=40,
 )
+PIXELS = NUMBERS | JSON_VALUES
 PIXEL_DOCS = st.fixed_dictionaries(
-    {"images": st.lists(st.lists(st.lists(JSON_VALUES, max_size=6), max_size=6), max_size=3)},
-    optional={"max_value": JSON_VALUES},
+    {"images": st.lists(st.lists(st.lists(PIXELS, max_size=6), max_size=6), max_size=3)},
+    optional={"max_value": NUMBERS | JSON_VALUES},
 )
 
 
