@@ -17,8 +17,8 @@ SLOTS = 2  # worker slots per lane; BIG clients keep every slot of the large lan
 BIG = 3
 ATTACK = ["--seconds", "8", "--idle", "5000", "--hold", "500", "--slow", "40", "--big", str(BIG)]
 # Every probe must answer 200 within PROBE_MS, on a shared 2-core machine under the attack
-# (a connection attempt that finds the listen queue full is retried by the kernel after a
-# second); half the one-image predictions within PREDICT_P50_MS: they have their own lane.
+# (a connection attempt that finds the listen queue full waits for the kernel's retry);
+# half the one-image predictions within PREDICT_P50_MS: they have their own lane.
 PROBE_MS = 2000
 PREDICT_P50_MS = 500
 
