@@ -95,7 +95,11 @@ class GuardedH11Protocol(H11Protocol):
             for c in self.connections
             if c is not self and isinstance(c, GuardedH11Protocol) and c.waiting
         ]
-        for victim in sorted(waiting, key=lambda c: (c.head_bytes > 0, c.idle_since)):
+        if not waiting:
+            return False
+        first = min(waiting, key=_eviction_order)  # almost always the one to go
+        ordered = [first] if _unread(first.transport) == 0 else sorted(waiting, key=_eviction_order)
+        for victim in ordered:
             if _unread(victim.transport) == 0:
                 victim.transport.write(victim._busy())
                 victim._cancel()
@@ -198,6 +202,11 @@ class GuardedH11Protocol(H11Protocol):
         self._cancel()
         self._cancel_write_deadline()
         super().connection_lost(exc)
+
+
+def _eviction_order(c: GuardedH11Protocol) -> tuple[bool, float]:
+    """Who goes first past the cap: never sent a byte, then the longest waiting."""
+    return c.head_bytes > 0, c.idle_since
 
 
 def _unread(transport: asyncio.BaseTransport) -> int:
