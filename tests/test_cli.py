@@ -78,9 +78,30 @@ def test_predict_reports_bad_files_and_goes_on(tmp_path, model_file, digits):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     result = run("predict", str(good), str(bad), "--model", str(model_file))
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stdout.startswith(f"{good}: ")
     assert "bad.png" in result.stderr
+
+
+def test_every_per_file_error_names_the_file_and_the_others_go_on(tmp_path, model_file, digits):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    photo(digits[0][1760], folder / "a_good.png")
+    Image.new("L", (40, 40), 255).save(folder / "b_blank.png")  # no ink: fails in prepare
+    (folder / "c_text.png").write_text("not an image")  # fails in load_image
+    photo(digits[0][1761], folder / "d_good.png")
+    missing = tmp_path / "missing.png"
+    result = run("predict", str(folder), str(missing), "--model", str(model_file))
+    assert result.returncode == 1, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
+        str(folder / "a_good.png"),
+        str(folder / "d_good.png"),
+    ]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors[0].startswith(f"error: {missing}: ")
+    assert errors[1].startswith(f"error: {folder / 'b_blank.png'}: no ink found")
+    assert errors[2].startswith(f"error: {folder / 'c_text.png'}: ")
+    assert errors[-1] == "error: 3 of 5 failed (named above)"
 
 
 def test_predict_without_a_model(tmp_path):

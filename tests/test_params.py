@@ -228,3 +228,39 @@ def test_every_key_is_described_in_the_schema():
     """docs/parameters.md is generated from these descriptions."""
     undescribed = [key for key, field in _leaf_fields(Params) if not field.description]
     assert not undescribed, f"params.py: give these fields a description: {undescribed}"
+
+
+def test_unknown_top_level_keys_are_refused_with_the_closest_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nfeaturise:\n  method: hog\n")
+    # even a stage that does not read the misspelt section refuses it
+    for stage in (None, "fetch", "train"):
+        with pytest.raises(ParamsError, match=r"featurise: unknown key; allowed at the top"):
+            params.load(stage, path)
+    with pytest.raises(ParamsError, match=r"did you mean 'featurize'\?"):
+        params.load("fetch", path)
+
+
+def test_unknown_nested_keys_name_the_closest_key():
+    with pytest.raises(ParamsError, match=r"fetch\.datset: unknown key; allowed under fetch: "):
+        params.validate({"fetch": {"datset": "mnist"}})
+    with pytest.raises(ParamsError, match=r"did you mean 'dataset'\?"):
+        params.validate({"fetch": {"datset": "mnist"}})
+    with pytest.raises(ParamsError, match=r"unknown key 'c'; .*did you mean 'C'\?"):
+        params.override(params.validate({}), {"train.svc.c": 1})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"train": {"svc": {"C": float("inf")}}}, "train.svc.C = inf: input should be a finite"),
+        ({"featurize": {"gradient": {"blur": float("nan")}}}, "featurize.gradient.blur = nan"),
+        ({"train": {"mlp": {"max_iter": 10**400}}}, "train.mlp.max_iter = 100000000000...(401"),
+        ({"featurize": {"pca": {"n_components": -(10**30)}}}, "featurize.pca.n_components = -1"),
+        ({"search": {"space": {"train.svc.C": [1, 10**30]}}}, "search.space.train.svc.C[1] = "),
+    ],
+)
+def test_infinite_and_huge_numbers_are_refused_with_their_key(raw, expected):
+    with pytest.raises(ParamsError) as info:
+        params.validate(raw)
+    assert expected in str(info.value)

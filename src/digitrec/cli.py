@@ -18,8 +18,14 @@ app.command("serve")(serve)
 
 
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Recognise handwritten digits with the model the DVC pipeline trained."""
+    from digitrec.env import SERVE_PREFIX, warn_unknown
+    from digitrec.serve.settings import variables
+
+    # serve refuses unknown DIGITREC_SERVE_* variables itself
+    skip = SERVE_PREFIX if ctx.invoked_subcommand == "serve" else None
+    warn_unknown(skip=skip, serve=variables())
 
 
 @app.command("predict")
@@ -34,6 +40,10 @@ def predict_command(
 
     Pictures of any size and colours work: dark ink on light paper is inverted, and the
     digit is cropped, scaled and centred the way the training images were.
+
+    A file that cannot be read or holds no digit (or a missing path) is reported on
+    stderr, naming it, and the others go on. Exit status: 0 every image was predicted;
+    1 some could not be; 2 nothing could run (no model, no images).
     """
     import numpy as np
 
@@ -45,16 +55,26 @@ def predict_command(
         typer.echo(f"error: model {model} not found; run `dvc repro` first", err=True)
         raise typer.Exit(2)
     try:
-        files = iter_image_paths(images)
         fitted = load_model(model)
-    except (ArtifactError, ImageError) as exc:
+    except ArtifactError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     _say_what_the_model_was_trained_on(model, fitted)
-    ready, inputs, failed = [], [], 0
+    files, failed = [], 0
+    for argument in images:
+        try:
+            files += iter_image_paths([argument])
+        except ImageError as exc:  # a missing path, or a folder without images
+            typer.echo(f"error: {exc}", err=True)
+            failed += 1
+    ready, inputs = [], []
     for path in files:
         try:
-            inputs.append(prepare(fitted, load_image(path)))
+            grey = load_image(path)  # its errors name the file
+            try:
+                inputs.append(prepare(fitted, grey))
+            except ImageError as exc:
+                raise ImageError(f"{path}: {exc}") from None
             ready.append(path)
         except ImageError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -69,10 +89,12 @@ def predict_command(
         else:
             shown = "" if p.probability is None else f"  (p={p.probability:.3f})"
             typer.echo(f"{path}: {p.label}{shown}")
-    if failed or not files:
-        if not files:
-            typer.echo("error: no images found", err=True)
+    if not files and not failed:
+        typer.echo("error: no images found", err=True)
         raise typer.Exit(2)
+    if failed:
+        typer.echo(f"error: {failed} of {failed + len(ready)} failed (named above)", err=True)
+        raise typer.Exit(1)
 
 
 def _say_what_the_model_was_trained_on(path: Path, fitted) -> None:

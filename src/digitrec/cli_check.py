@@ -88,9 +88,10 @@ def run_check(against: str, rules_path: Path, check_status: bool = True) -> gate
     """Everything ``check`` does except printing; raises CheckError or RulesError."""
     root = project_root()
     rules = gate.load_rules(_read_rules(rules_path, root), str(rules_path))
+    files = list(dict.fromkeys(rule.path for rule in rules))
+    require_workspace_metrics(root, files)
     with contextlib.chdir(root):  # DVC reads metrics paths relative to the current directory
         baseline = resolve_baseline(root, against)
-        files = list(dict.fromkeys(rule.path for rule in rules))
         current = {path: read_metrics(root, path, rev=None) for path in files}
         notes = list(baseline.notes)
         before = None
@@ -159,6 +160,17 @@ def _yaml(text: str, source: str) -> Any:
         return yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise CheckError(f"{source} is not valid YAML: {exc}") from None
+
+
+def require_workspace_metrics(root: Path, files: list[str]) -> None:
+    """Every metrics file the rules read is in the workspace, else CheckError saying so."""
+    missing = [path for path in files if not (root / path).is_file()]
+    if missing:
+        raise CheckError(
+            f"the workspace has no {', '.join(missing)} (in {root}): produce "
+            f"{'it' if len(missing) == 1 else 'them'} with `dvc repro` (or `dvc pull` when "
+            "a remote holds the outputs), then run the check again"
+        )
 
 
 def project_root() -> Path:

@@ -7,7 +7,8 @@ reads has changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,7 +32,11 @@ class ParamsError(UserError, ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: a bound such as gt=0 lets infinity through, which no model can use
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_INT = 2**63 - 1  # larger integers overflow the C integers of numpy and scikit-learn
 
 
 # --------------------------------------------------------------------------- fetch
@@ -423,6 +428,7 @@ def check_key(key: str, sections: tuple[str, ...] | None = SEARCHABLE) -> list[s
             raise ParamsError(
                 f"{label}: unknown key {parts[depth - 1]!r}; allowed under "
                 f"{where or 'the top level'}: {', '.join(_field_names(parent))}"
+                + _closest(parts[depth - 1], _field_names(parent))
             )
         if depth < len(parts) and _section_at(parts[:depth]) is None:
             raise ParamsError(f"{label}: {'.'.join(parts[:depth])} is a value, not a section")
@@ -496,20 +502,61 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] == "value_error":
         return f"{key}: {error['ctx']['error']}"
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling; see the documented keys in README.md)"
+        parent = _section_at([str(part) for part in error["loc"][:-1]])
+        where = "under " + ".".join(str(part) for part in error["loc"][:-1])
+        allowed = _field_names(parent) if parent else []
+        return unknown_key(key, str(error["loc"][-1]), allowed, where)
     if error["type"] == "missing":
         return f"{key}: missing"
     return f"{key} = {error['input']!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
+def unknown_key(key: str, name: str, allowed: list[str], where: str) -> str:
+    """The line for an unknown ``key`` (its last part ``name``), naming the closest of
+    ``allowed``."""
+    return f"{key}: unknown key; allowed {where}: {', '.join(allowed)}{_closest(name, allowed)}"
+
+
+def _closest(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1) or difflib.get_close_matches(
+        name.lower(), [a.lower() for a in allowed], n=1
+    )
+    if not close:
+        return ""
+    match = next(a for a in allowed if a.lower() == close[0].lower())
+    return f"; did you mean {match!r}?"
+
+
+def _huge_integers(value: Any, key: str = "") -> Iterator[str]:
+    """A line for each integer in ``value`` (nested) beyond +-MAX_INT, naming its key."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _huge_integers(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _huge_integers(v, f"{key}[{i}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        shown = (
+            str(value)
+            if len(str(value)) <= 24
+            else f"{str(value)[:12]}...({len(str(value))} digits)"
+        )
+        yield f"{key} = {shown}: too large; integers must lie within +-{MAX_INT}"
+
+
 def validate(raw: dict[str, Any], keys: tuple[str, ...] | None = None) -> Params:
-    """Validate ``raw`` (the parsed YAML); only ``keys`` are read when given.
+    """Validate ``raw`` (the parsed YAML); only ``keys`` are read when given. Unknown keys
+    are refused everywhere, the top level included, even when ``keys`` would skip them.
 
     Raises:
         ParamsError: one line per wrong value, naming the key, the value and what is allowed.
     """
     if not isinstance(raw, dict):
         raise ParamsError(f"params must be a mapping of sections, got {type(raw).__name__}")
+    top = _field_names(Params)
+    unknown = [unknown_key(str(k), str(k), top, "at the top level") for k in raw if k not in top]
+    if unknown or (huge := list(_huge_integers(raw))):
+        raise ParamsError("invalid params:\n  " + "\n  ".join(unknown or huge))
     selected = raw if keys is None else {k: raw[k] for k in keys if k in raw}
     try:
         params = Params.model_validate(selected)
@@ -532,6 +579,9 @@ def load(stage: str | None = None, path: str | Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ParamsError(f"{path} not found (run from the project's root)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ParamsError(f"{path}: cannot read it: {reason}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from None
     try:

@@ -7,6 +7,7 @@ training data only, and :func:`assemble` joins the fitted pieces. The result is 
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
@@ -106,6 +107,14 @@ def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
     if params.standardize:
         steps.append(("standardize", StandardScaler()))
     return Pipeline(steps)
+
+
+def feature_count(featurize: FeaturizeParams, shape: tuple[int, int]) -> int:
+    """Features per image before PCA (made of one blank image: exact for every method)."""
+    plain = featurize.model_copy(
+        update={"pca": featurize.pca.model_copy(update={"n_components": 0})}
+    )
+    return build_featurizer(plain, 0).fit_transform(np.zeros((1, *shape))).shape[1]
 
 
 def assemble(

@@ -21,6 +21,7 @@ from digitrec.models import build_classifier
 from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
 from digitrec.serve.app import create_app
+from digitrec.serve.server import config
 from digitrec.serve.settings import ServeSettings
 
 N_TRAIN = 1500  # images 1500.. of sklearn's digits are never trained on
@@ -29,6 +30,7 @@ N_TRAIN = 1500  # images 1500.. of sklearn's digits are never trained on
 TEST_SETTINGS = ServeSettings(
     max_upload_bytes=1024 * 1024,
     max_pixels=1_000_000,
+    max_request_pixels=2_000_000,
     max_batch=8,
     max_concurrency=2,
     access_log=False,
@@ -52,7 +54,8 @@ def saved_model(tmp_path_factory, trained) -> SavedModel:
 
 
 class Server:
-    """A uvicorn server in a thread, on a port the OS picked."""
+    """A uvicorn server in a thread, on a port the OS picked, configured as
+    ``digitrec serve`` configures it (its connection limits and timeouts)."""
 
     def __init__(self, app, port: int = 0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -60,8 +63,9 @@ class Server:
         self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.app = app
+        settings = getattr(app.state, "settings", None) or TEST_SETTINGS
+        self.server = uvicorn.Server(config(app, settings, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
 
     def __enter__(self) -> Server:

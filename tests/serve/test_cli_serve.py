@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -106,3 +109,80 @@ def test_digitrec_cli_has_the_serve_command():
     result = subprocess.run([str(DIGITREC), "serve", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "--model" in result.stdout and "--port" in result.stdout
+
+
+def test_serve_refuses_a_misspelt_setting(saved_model):
+    out = refused("--model", str(saved_model.path), env={"DIGITREC_SERVE_MAX_BACH": "4"})
+    assert "DIGITREC_SERVE_MAX_BACH" in out and "did you mean DIGITREC_SERVE_MAX_BATCH" in out
+
+
+def test_malformed_requests_cannot_flood_the_log(saved_model, tmp_path):
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(DIGITREC), "serve", "--model", str(saved_model.path), "--port", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(600):  # the URL uvicorn reports once it listens
+            if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:(\d+))", log.read_text()):
+                break
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"server did not start:\n{log.read_text()}")
+        url, port = m.group(1), int(m.group(2))
+        for _ in range(300):  # each one makes uvicorn log "Invalid HTTP request received."
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                while sock.recv(4096):
+                    pass
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for i in range(300):  # each one makes python-multipart log a different warning
+                r = client.post(
+                    "/predict",
+                    content=bytes([i % 40]) * 50 + b"--b--\r\n",
+                    headers={"content-type": "multipart/form-data; boundary=b"},
+                )
+                assert r.status_code == 400
+            assert client.get("/health").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert 1 <= text.count("Invalid HTTP request received") <= 5, text
+    assert 1 <= text.count("Expected boundary character") <= 5, text
+
+
+def low_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+
+def test_serve_fits_the_connection_cap_to_the_open_file_limit(saved_model, held_out):
+    """4 descriptors per connection + 128 spare must fit: 300 allows 43 connections."""
+    proc = subprocess.Popen(
+        [str(DIGITREC), "serve", "--model", str(saved_model.path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=low_file_limit,
+    )
+    try:
+        url = wait_for_url(proc)
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    env = {**os.environ, "DIGITREC_SERVE_MAX_CONNECTIONS": "256"}
+    proc = subprocess.run(
+        [str(DIGITREC), "serve", "--model", str(saved_model.path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=low_file_limit,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "DIGITREC_SERVE_MAX_CONNECTIONS = 256 needs 1152 open files" in proc.stderr
+    assert "set it to at most 43" in proc.stderr

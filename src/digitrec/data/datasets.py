@@ -55,6 +55,12 @@ class Dataset:
                 f"{self.test_images.shape[1:]}."
             )
 
+    def head(self, limit: int) -> Dataset:
+        """The first ``limit`` training and the first ``limit`` test examples (0: all)."""
+        n = int(limit) or None
+        splits = (self.train_images, self.train_labels, self.test_images, self.test_labels)
+        return Dataset(self.name, *(np.array(a[:n], dtype=np.uint8, order="C") for a in splits))
+
     @property
     def image_shape(self) -> tuple[int, int]:
         """(height, width) of one image."""

@@ -4,6 +4,12 @@ A mirror is an ``http(s)://`` URL, a ``file://`` URL or a plain directory. Every
 streamed into a temporary file inside the cache, its size and sha256 verified, and only
 then renamed to ``<cache_dir>/<dataset>/<name>``: the cache never holds a partial or
 unverified file under its final name, and nothing is left behind after a failure.
+
+Each read waits at most ``timeout`` seconds, and each file's download from one mirror
+takes at most ``deadline`` seconds in all (``$DIGITREC_FETCH_DEADLINE``, default
+:data:`DEADLINE`), so a mirror that trickles a byte every few seconds fails over to the
+next instead of hanging. A temporary folder that a killed download left in the cache
+(older than the deadline, so no live download owns it) is removed on the next fetch.
 """
 
 from __future__ import annotations
@@ -11,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import math
 import os
 import re
+import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,7 +41,9 @@ __all__ = ["FetchError", "default_cache_dir", "fetch_file", "resolve_mirrors"]
 
 MIRRORS_ENV = "DIGITREC_MIRRORS"
 CACHE_ENV = "DIGITREC_CACHE"
+DEADLINE_ENV = "DIGITREC_FETCH_DEADLINE"
 TIMEOUT = 30.0  # seconds, per connection attempt and per socket read
+DEADLINE = 900.0  # seconds, one file from one mirror, in all
 PROGRESS_MIN_BYTES = 1 << 20
 _CHUNK = 1 << 20
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -71,6 +82,23 @@ def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return home / ".cache" / "digitrec"
 
 
+def default_deadline(environ: Mapping[str, str] = os.environ) -> float:
+    """``$DIGITREC_FETCH_DEADLINE`` (seconds, > 0), else :data:`DEADLINE`."""
+    text = environ.get(DEADLINE_ENV, "").strip()
+    if not text:
+        return DEADLINE
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{DEADLINE_ENV} = {text!r}: expected a positive number of seconds "
+            f"(default {DEADLINE:g})"
+        )
+    return value
+
+
 def fetch_file(
     remote: RemoteFile,
     mirrors: Sequence[str],
@@ -78,17 +106,25 @@ def fetch_file(
     progress: bool = True,
     *,
     timeout: float = TIMEOUT,
+    deadline: float | None = None,
 ) -> Path:
     """Return the verified local copy of ``remote``, downloading it if needed.
 
     A cached copy is re-verified before use and replaced if it is bad. Mirrors are tried
-    in order until one yields the expected bytes.
+    in order until one yields the expected bytes, each for at most ``deadline`` seconds
+    (None: :func:`default_deadline`).
 
     Raises:
         FetchError: no mirror provided the file; the message lists what went wrong with
             each mirror.
     """
+    if deadline is None:
+        try:
+            deadline = default_deadline()
+        except ValueError as exc:
+            raise FetchError(str(exc), remote) from None
     final = Path(cache_dir) / remote.dataset / remote.name
+    _remove_stale_temporaries(final, older_than=deadline + timeout)
     if final.is_file():
         problem = _verify_cached(final, remote)
         if problem is None:
@@ -101,13 +137,28 @@ def fetch_file(
         location = _locate(mirror, remote)
         try:
             with atomic_path(final) as tmp:
-                _download(location, tmp, remote, progress=progress, timeout=timeout)
+                _download(
+                    location, tmp, remote, progress=progress, timeout=timeout, deadline=deadline
+                )
         except _MirrorFailed as exc:
             logger.info("could not fetch %s from %s: %s", remote.name, location, exc)
             failures.append((location, str(exc)))
         else:
             return final
     raise FetchError(_failure_message(remote, failures), remote, failures)
+
+
+def _remove_stale_temporaries(final: Path, older_than: float) -> None:
+    """Remove ``.<name>.*.tmp`` folders beside ``final`` (what :func:`atomic_path` makes)
+    last changed more than ``older_than`` seconds ago: a killed download's leftovers."""
+    now = time.time()
+    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
+        try:
+            if tmp.is_dir() and now - tmp.stat().st_mtime > older_than:
+                shutil.rmtree(tmp, ignore_errors=True)
+                logger.info("removed %s, left by an interrupted download", tmp)
+        except OSError:
+            pass
 
 
 def _failure_message(remote: RemoteFile, failures: list[tuple[str, str]]) -> str:
@@ -193,10 +244,20 @@ def _open_http(url: str, timeout: float) -> tuple[BinaryIO, int | None, bool]:
 
 
 def _download(
-    location: str, target: Path, remote: RemoteFile, *, progress: bool, timeout: float
+    location: str,
+    target: Path,
+    remote: RemoteFile,
+    *,
+    progress: bool,
+    timeout: float,
+    deadline: float = DEADLINE,
 ) -> None:
-    """Stream ``location`` into ``target``; raise _MirrorFailed unless size and sha256 match."""
+    """Stream ``location`` into ``target``; raise _MirrorFailed unless size and sha256 match,
+    or when it takes more than ``deadline`` seconds."""
+    stop = time.monotonic() + deadline
     stream, announced, is_http = _open(location, timeout)
+    # read1: one socket read per call (read(n) would wait for all n bytes from a trickle)
+    read = getattr(stream, "read1", stream.read)
     expected = remote.size
     with stream:
         if announced is not None and announced > expected:
@@ -221,7 +282,7 @@ def _download(
             while True:
                 try:
                     # Ask for one byte more than expected, to notice an oversized file early.
-                    chunk = stream.read(min(_CHUNK, expected + 1 - received))
+                    chunk = read(min(_CHUNK, expected + 1 - received))
                 except http.client.IncompleteRead as exc:
                     received += len(exc.partial)
                     raise _MirrorFailed(f"truncated: got {received} of {expected} bytes") from None
@@ -232,6 +293,11 @@ def _download(
                 if not chunk:
                     break
                 received += len(chunk)
+                if time.monotonic() > stop:
+                    raise _MirrorFailed(
+                        f"too slow: got {received} of {expected} bytes in {deadline:g} s "
+                        f"(the deadline per file; set {DEADLINE_ENV} to allow more)"
+                    )
                 if received > expected:
                     raise _MirrorFailed(f"too large: more than the expected {expected} bytes")
                 digest.update(chunk)

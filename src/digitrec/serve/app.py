@@ -17,6 +17,11 @@ model;dur=…`` (milliseconds spent decoding, normalising, and in the model).
 
 Client errors are JSON ``{"error": code, "detail": message}`` with a 4xx status; see
 :mod:`digitrec.serve.inputs` for the checks and :mod:`digitrec.serve.settings` for limits.
+Every image's header is read, and the request's total pixel count checked, before any
+image is decoded. Decoding and prediction run in worker threads, in two lanes of
+``max_concurrency`` slots each: requests of at most ``small_request_pixels`` pixels never
+wait behind large ones. Connection limits and read timeouts are in
+:mod:`digitrec.serve.protocol` (run the app with :func:`digitrec.serve.server.config`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from digitrec.artifact import Artifact, load_artifact
 from digitrec.imaging import ImageError
@@ -51,6 +58,7 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 log = logging.getLogger("digitrec.serve")
+SIZES = ("small", "large")  # the two lanes of worker slots
 
 
 class DigitPrediction(BaseModel):
@@ -84,9 +92,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         400: "empty or malformed body, no image",
-        413: "body, image or batch larger than the limits",
+        408: "the request head or body did not arrive in time",
+        413: "body, image, batch or the request's total pixels larger than the limits",
         415: "content type or image format not accepted",
         422: "not an image, truncated image, bad pixels, no digit found",
+        503: "the server holds its maximum of open connections",
     }.items()
 }
 _IMAGE = {"schema": {"type": "string", "format": "binary"}}
@@ -124,7 +134,7 @@ def create_app(
     artifact.model.predict(np.zeros((1, *image_spec(artifact.model).shape)))
     info = describe(artifact)
     started = time.time()
-    limiter: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
+    lanes: dict[str, anyio.CapacityLimiter] = {}  # made in the event loop, on first use
 
     app = FastAPI(
         title="digitrec",
@@ -179,15 +189,21 @@ def create_app(
         body = await inputs.read_body(request, settings.max_upload_bytes)
         if not body:
             raise inputs.BadInput(400, "empty_body", "the request body is empty")
-        uploads: list[inputs.Upload] | None = None
-        if kind in inputs.MULTIPART_TYPES:
-            uploads = await inputs.parse_multipart(request.headers, body, settings)
-        elif kind not in inputs.JSON_TYPES:
-            uploads = [inputs.Upload("body", body)]
-        if not limiter:
-            limiter.append(anyio.CapacityLimiter(settings.max_concurrency))
+        headers: list[inputs.Header] | None = None
+        if kind in inputs.JSON_TYPES:
+            cost = len(body) // 2  # a pixel takes at least two bytes ("0,")
+        else:
+            if kind in inputs.MULTIPART_TYPES:
+                uploads = await inputs.parse_multipart(request.headers, body, settings)
+            else:
+                uploads = [inputs.Upload("body", body)]
+            headers = inputs.inspect_uploads(uploads, settings)
+            cost = sum(h.pixels for h in headers)
+        lane = "small" if cost <= settings.small_request_pixels else "large"
+        if not lanes:
+            lanes.update({k: anyio.CapacityLimiter(settings.max_concurrency) for k in SIZES})
         result, timing = await anyio.to_thread.run_sync(
-            _predict, artifact, settings, uploads, body, include_input, limiter=limiter[0]
+            _predict, artifact, settings, headers, body, include_input, limiter=lanes[lane]
         )
         server_timing = ", ".join(f"{k};dur={1000 * v:.3f}" for k, v in timing.items())
         return JSONResponse(result, headers={"Server-Timing": server_timing})
@@ -198,33 +214,50 @@ def create_app(
 def _predict(
     artifact: Artifact,
     settings: ServeSettings,
-    uploads: list[inputs.Upload] | None,
+    headers: list[inputs.Header] | None,
     body: bytes,
     include_input: bool,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Decode, normalise and predict (in a worker thread: all of it is CPU work).
 
+    ``headers``: the inspected uploads; None: ``body`` is JSON pixels.
     Returns the response and the seconds each phase took (for ``Server-Timing``).
     """
-    t0 = time.perf_counter()
-    if uploads is None:
-        greys = inputs.parse_pixels(body, settings)
-    else:
-        greys = [(u.name, inputs.decode_image(u, settings)) for u in uploads]
-    t1 = time.perf_counter()
     model = artifact.model
-    ready = []
-    for name, grey in greys:
+    decoding = preparing = 0.0
+    names, ready = [], []
+
+    def add(name: str, grey: np.ndarray) -> None:
+        nonlocal preparing
+        t = time.perf_counter()
         try:
             ready.append(prepare(model, grey))
         except ImageError as e:
             raise inputs.BadInput(422, "no_digit", f"{name}: {e}") from None
+        names.append(name)
+        preparing += time.perf_counter() - t
+
+    t = time.perf_counter()
+    if headers is None:
+        greys = inputs.parse_pixels(body, settings)
+        decoding = time.perf_counter() - t
+        for name, grey in greys:
+            add(name, grey)
+    else:
+        # One picture at a time, decoded then normalised: a request holds one full-size
+        # image in memory at most, however many it sends.
+        for h in headers:
+            t = time.perf_counter()
+            grey = inputs.decode_image(h)
+            decoding += time.perf_counter() - t
+            add(h.upload.name, grey)
+            del grey
     batch = np.stack(ready)
-    t2 = time.perf_counter()
+    t = time.perf_counter()
     results = predict(model, batch)
-    t3 = time.perf_counter()
+    modelling = time.perf_counter() - t
     predictions = []
-    for (name, _), p, x in zip(greys, results, batch, strict=True):
+    for name, p, x in zip(names, results, batch, strict=True):
         record: dict[str, Any] = {
             "image": name,
             "digit": p.label,
@@ -236,7 +269,7 @@ def _predict(
         if include_input:
             record["input"] = x.tolist()
         predictions.append(record)
-    timing = {"decode": t1 - t0, "prepare": t2 - t1, "model": t3 - t2}
+    timing = {"decode": decoding, "prepare": preparing, "model": modelling}
     return {"model_sha256": artifact.sha256, "predictions": predictions}, timing
 
 
@@ -257,6 +290,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(inputs.BadInput)
     async def bad_input(request: Request, exc: inputs.BadInput) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # The client closed the connection (or the body timed out): nobody reads this.
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,6 @@
 """fetch: get the dataset (bundled or downloaded and verified) into data/raw/."""
 
-from digitrec import io, params, paths
+from digitrec import fits, io, params, paths
 from digitrec.data.datasets import load_dataset
 from digitrec.imagespec import SPECS
 from digitrec.stages import run
@@ -9,9 +9,9 @@ from digitrec.stages import run
 def main() -> None:
     p = params.load("fetch")
     f = p.fetch
-    data = load_dataset(
-        f.dataset, test_size=f.test_size, seed=p.seed, limit=f.limit, mirrors=f.mirrors
-    )
+    full = load_dataset(f.dataset, test_size=f.test_size, seed=p.seed, mirrors=f.mirrors)
+    fits.require(fits.limit_problems(full.train_labels, full.test_labels, f.limit))
+    data = full.head(f.limit)
     spec = SPECS[data.name]
     with io.new_directory(paths.RAW) as out:
         io.write_arrays(

@@ -8,7 +8,7 @@ fit times and the command that applies the best. It suggests params and changes 
 
 import sys
 
-from digitrec import compute, io, params, paths, search
+from digitrec import compute, fits, io, params, paths, search
 from digitrec.imagespec import SPECS
 from digitrec.stages import run
 
@@ -18,6 +18,7 @@ def main() -> None:
     info = io.read_json(paths.RAW / paths.DATASET_INFO)
     images, labels = io.load_arrays(paths.RAW, "train_images", "train_labels")
     images, labels = search.training_subset(images, labels, p.search.max_samples, p.seed)
+    fits.require(fits.search_problems(p.search, labels))
     with compute.backend(p.compute) as n_jobs:
         fitted = search.build_search(p, SPECS[info["dataset"]], n_jobs).fit(images, labels)
     best = search.summary(fitted, len(labels))

@@ -1,7 +1,7 @@
 """train: fit the classifier and save the whole Pipeline (raw image -> label), as joblib
 and as a checksummed skops file (what evaluate, predict and serve load)."""
 
-from digitrec import artifact, io, params, paths
+from digitrec import artifact, fits, io, params, paths
 from digitrec.models import fit_classifier, learning_curve
 from digitrec.pipeline import assemble
 from digitrec.stages import run
@@ -10,6 +10,7 @@ from digitrec.stages import run
 def main() -> None:
     p = params.load("train")
     features, labels = io.load_arrays(paths.FEATURES, "train_features", "train_labels")
+    fits.require(fits.train_problems(p.train, labels))
     featurizer = io.load_joblib(paths.FEATURES / paths.TRANSFORMER)
     # Virtual SVs read the support vectors' images; memory-mapped, nothing else is read.
     (images,) = io.load_arrays(paths.PROCESSED, "train_images", mmap=True)
