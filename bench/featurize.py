@@ -33,8 +33,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from digitrec import compute, kernels
-from digitrec.features import Hog, Pixels, SequentialFeatureUnion
 from digitrec.params import ComputeParams
+from digitrec.transforms.features import Hog, Pixels, SequentialFeatureUnion
 
 HOG = dict(orientations=9, pixels_per_cell=4, cells_per_block=2, block_norm="L2-Hys")
 

@@ -35,11 +35,11 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from digitrec import artifact
-from digitrec.calibration import BatchedCalibratedClassifierCV
-from digitrec.cascade import SVCCascade
-from digitrec.features import PCA
+from digitrec.models.calibration import BatchedCalibratedClassifierCV
+from digitrec.models.cascade import SVCCascade
+from digitrec.models.svm import BatchedSVC, _clear_winners
 from digitrec.pipeline import DigitPipeline
-from digitrec.svm import BatchedSVC, _clear_winners
+from digitrec.transforms.features import PCA
 
 
 class ReferenceCascade(SVCCascade):

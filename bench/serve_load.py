@@ -36,7 +36,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 MAX_SECONDS = 120
-SERVE = "import typer; from digitrec.cli_serve import serve; typer.run(serve)"
+SERVE = "import typer; from digitrec.cli.serve import serve; typer.run(serve)"
 
 
 def request_body(kind: str) -> tuple[bytes, str]:

@@ -31,8 +31,8 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from digitrec import io, params, paths
-from digitrec.cascade import SVCCascade
-from digitrec.models import fit_classifier
+from digitrec.models.cascade import SVCCascade
+from digitrec.models.registry import fit_classifier
 
 
 def load_split(project: Path, validation: int):

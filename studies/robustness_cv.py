@@ -1,5 +1,5 @@
 """Robustness by cross-validation on the training split (the test split is unused): does a
-denoising filter before ``digitrec.imaging.normalize`` help the normalised path?
+denoising filter before ``digitrec.transforms.imaging.normalize`` help the normalised path?
 
     python studies/robustness_cv.py                 # 8x8 images as they are, 5 folds
     python studies/robustness_cv.py --upsample 4    # each pixel as a 4x4 block: a larger picture
@@ -27,10 +27,10 @@ from threadpoolctl import threadpool_limits
 
 from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
+from digitrec.evaluation.robustness import REFUSED, corrupt
 from digitrec.imagespec import SPECS
-from digitrec.imaging import ImageError, normalize
 from digitrec.pipeline import fit_pipeline
-from digitrec.robustness import REFUSED, corrupt
+from digitrec.transforms.imaging import ImageError, normalize
 
 FILTERS = {
     "none": lambda g: g,

@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from digitrec import reproduction
+from digitrec.gate import reproduction
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -58,7 +58,8 @@ def _covered(path: str, deps: list[str]) -> bool:
 
 
 def _module_file(module: str) -> str:
-    return "src/" + module.replace(".", "/") + ".py"
+    path = "src/" + module.replace(".", "/")
+    return f"{path}/__init__.py" if (ROOT / path).is_dir() else f"{path}.py"
 
 
 def test_evaluate_depends_on_every_module_whose_classes_a_model_holds():
@@ -74,10 +75,11 @@ def test_evaluate_depends_on_every_module_whose_classes_a_model_holds():
 
 @pytest.mark.parametrize("stage", ["train", "search"])
 def test_stages_that_fit_classifiers_depend_on_all_the_classifier_code(stage):
-    """digitrec.models and every digitrec module it imports (params aside: those are
+    """digitrec.models.registry and every digitrec module it imports (params aside: those are
     declared as params) decide the fitted classifier."""
     code = (
-        "import sys, digitrec.models; print(*(m for m in sys.modules if m.startswith('digitrec')))"
+        "import sys, digitrec.models.registry; "
+        "print(*(m for m in sys.modules if m.startswith('digitrec')))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     imported = subprocess.run(

@@ -8,7 +8,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
 from digitrec.imagespec import DIGITS
-from digitrec.models import build_classifier
+from digitrec.models.registry import build_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams, TrainParams
 from digitrec.pipeline import (
     DigitPipeline,

@@ -102,7 +102,7 @@ def _run(args: list[str], cwd: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_dvc_plots_show_renders_with_inlined_libraries(tmp_path):
-    from digitrec.plots import save_confusion_matrix_png
+    from digitrec.evaluation.plots import save_confusion_matrix_png
 
     dvc = [sys.executable, "-m", "dvc"]
     repo = tmp_path / "repo"

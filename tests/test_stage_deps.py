@@ -52,5 +52,5 @@ def test_the_import_walk_finds_function_level_and_relative_imports(stage_code_fi
     the train stage reaches the virtual-SV code only through models.py."""
     assert "src/digitrec/errors.py" in stage_code_files["fetch"]
     train = stage_code_files["train"]
-    assert {"src/digitrec/virtual.py", "src/digitrec/kernels/_hog.py"} <= train
+    assert {"src/digitrec/models/virtual.py", "src/digitrec/kernels/_hog.py"} <= train
     assert not any(f.startswith(NEVER_DEPS) for f in train)

@@ -1,3 +1,3 @@
-from digitrec.cli import app
+from digitrec.cli.app import app
 
 app(prog_name="digitrec")

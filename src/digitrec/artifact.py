@@ -51,7 +51,7 @@ DEFAULT_MODEL = paths.SAFE_MODEL
 PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
 
 # Types skops does not trust by default that digitrec pipelines contain (every model in
-# digitrec.models.MODELS, with and without DigitDetector, deskew, centring, PCA and
+# digitrec.models.registry.MODELS, with and without DigitDetector, deskew, centring, PCA and
 # standardisation: tests/serve/test_artifact.py saves and loads each). Reviewed: our own
 # estimators hold only numbers, arrays and ImageSpecs; the scikit-learn ones are fitted
 # state (trees, KD/ball trees, distance metrics, calibrators, the MLP's optimiser).
@@ -59,14 +59,14 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "digitrec.pipeline.DigitPipeline",
         "digitrec.imagespec.ImageSpec",
-        "digitrec.preprocessing.ImageScaler",
-        "digitrec.preprocessing.Deskew",
-        "digitrec.preprocessing.Center",
-        "digitrec.models.DigitDetector",
-        "digitrec.svm.BatchedSVC",
-        "digitrec.cascade.SVCCascade",
+        "digitrec.transforms.preprocessing.ImageScaler",
+        "digitrec.transforms.preprocessing.Deskew",
+        "digitrec.transforms.preprocessing.Center",
+        "digitrec.models.registry.DigitDetector",
+        "digitrec.models.svm.BatchedSVC",
+        "digitrec.models.cascade.SVCCascade",
         "sklearn.frozen._frozen.FrozenEstimator",
-        "digitrec.calibration.BatchedCalibratedClassifierCV",
+        "digitrec.models.calibration.BatchedCalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.tree._tree.Tree",
@@ -79,9 +79,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     }
 )
-# Modules whose own classes are all trusted ("digitrec.features.*"): a name counts only if
-# it is a class defined in that module, not anything importable through it.
-TRUSTED_MODULES: tuple[str, ...] = ("digitrec.features",)
+# Modules whose own classes are all trusted ("digitrec.transforms.features.*"): a name counts
+# only if it is a class defined in that module, not anything importable through it.
+TRUSTED_MODULES: tuple[str, ...] = ("digitrec.transforms.features",)
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 _SCHEMA = "schema.json"

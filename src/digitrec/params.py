@@ -252,7 +252,7 @@ def _severity(default: float, le: float, what: str) -> Any:
 
 
 class CorruptionParams(Section):
-    """One severity per corruption of :data:`digitrec.robustness.SUITE` (null = skipped);
+    """One severity per corruption of :data:`digitrec.evaluation.robustness.SUITE` (null = skipped);
     lengths are in boxes (the side the training digits fill: 20 px MNIST, 8 px digits)."""
 
     gaussian_noise: float | None = _severity(0.3, 1, "standard deviation, of the full range")

@@ -14,12 +14,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
-from digitrec.features import PCA, GradientDirections, Hog, Pixels, SequentialFeatureUnion
 from digitrec.imagespec import ImageSpec
-from digitrec.models import fit_classifier
+from digitrec.models.registry import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
-from digitrec.preprocessing import Center, Deskew, ImageScaler
 from digitrec.sklearn_compat import final_step, pipeline_transforms
+from digitrec.transforms.features import (
+    PCA,
+    GradientDirections,
+    Hog,
+    Pixels,
+    SequentialFeatureUnion,
+)
+from digitrec.transforms.preprocessing import Center, Deskew, ImageScaler
 
 
 class DigitPipeline(Pipeline):
@@ -33,7 +39,7 @@ class DigitPipeline(Pipeline):
     with routed parameters or metadata routing on, or an unfitted last step, it is the
     parent's code.
 
-    A last step with ``predict_through`` (:class:`digitrec.cascade.SVCCascade`) predicts
+    A last step with ``predict_through`` (:class:`digitrec.models.cascade.SVCCascade`) predicts
     through the step before it: a cascade whose first SVM reads only the leading PCA
     components has only those projected for the samples that SVM labels.
     """

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from digitrec.imaging import normalize
 from digitrec.pipeline import image_spec
+from digitrec.transforms.imaging import normalize
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def predict(model: Pipeline, batch: np.ndarray) -> list[Prediction]:
     """Label (and, when the model gives probabilities, probabilities) for raw images.
 
     Runs the pipeline once: with probabilities the label is their argmax, which is what
-    ``predict`` returns for every classifier in :mod:`digitrec.models`.
+    ``predict`` returns for every classifier in :mod:`digitrec.models.registry`.
     """
     try:
         probabilities = model.predict_proba(batch)

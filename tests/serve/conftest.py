@@ -17,7 +17,7 @@ from PIL import Image
 
 from digitrec.artifact import SavedModel, save_model
 from digitrec.imagespec import DIGITS
-from digitrec.models import build_classifier
+from digitrec.models.registry import build_classifier
 from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
 from digitrec.serve.app import create_app

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.imaging import load_image
 from digitrec.predict import predict, prepare
+from digitrec.transforms.imaging import load_image
 
 
 def png_bytes(array: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> bytes:
@@ -87,7 +87,7 @@ def test_model_describes_the_loaded_artifact(client, saved_model):
     assert info["model"]["size_bytes"] == saved_model.path.stat().st_size
     assert info["model"]["classes"] == list(range(10))
     assert info["model"]["image_spec"]["shape"] == [8, 8]
-    assert info["model"]["steps"][0]["type"] == "digitrec.preprocessing.ImageScaler"
+    assert info["model"]["steps"][0]["type"] == "digitrec.transforms.preprocessing.ImageScaler"
     # a model outside any DVC project: no provenance to report, and it says so
     assert info["versions"] == {"code": None, "data": None, "model_in_dvc_lock": None}
 

@@ -27,10 +27,10 @@ from digitrec.artifact import (
 )
 from digitrec.imagespec import DIGITS
 from digitrec.io import save_joblib
-from digitrec.models import MODELS, build_classifier
+from digitrec.models.registry import MODELS, build_classifier
 from digitrec.params import Params
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
-from digitrec.preprocessing import ImageScaler
+from digitrec.transforms.preprocessing import ImageScaler
 
 
 def test_save_writes_the_model_and_its_checksum(saved_model):
@@ -175,12 +175,14 @@ def test_untrusted_types_are_refused_even_with_a_matching_record(tmp_path):
 
 
 def test_wildcard_modules_trust_only_their_own_classes():
-    assert artifact.is_trusted("digitrec.features.Hog")
-    assert artifact.is_trusted("digitrec.features.Pixels")
-    assert artifact.is_trusted("digitrec.features.GradientDirections")
-    assert not artifact.is_trusted("digitrec.features.np")  # a module, imported there
-    assert not artifact.is_trusted("digitrec.features.BaseEstimator")  # defined elsewhere
-    assert not artifact.is_trusted("digitrec.features.missing")
+    assert artifact.is_trusted("digitrec.transforms.features.Hog")
+    assert artifact.is_trusted("digitrec.transforms.features.Pixels")
+    assert artifact.is_trusted("digitrec.transforms.features.GradientDirections")
+    assert not artifact.is_trusted("digitrec.transforms.features.np")  # a module, imported there
+    assert not artifact.is_trusted(
+        "digitrec.transforms.features.BaseEstimator"
+    )  # defined elsewhere
+    assert not artifact.is_trusted("digitrec.transforms.features.missing")
     assert not artifact.is_trusted("builtins.eval")
     assert not artifact.is_trusted("posix.system")
 

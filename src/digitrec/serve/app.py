@@ -6,7 +6,7 @@ tampered file stops it before anything is served) and returns a FastAPI app:
 - ``POST /predict``: one or several PNG/JPEG images (multipart file fields, or one bare
   ``image/png``/``image/jpeg`` body), or grey pixels as JSON
   ``{"images": [[[...row...], ...], ...], "max_value": 1}``. Each picture goes through
-  :func:`digitrec.predict.prepare` (:func:`digitrec.imaging.normalize`), exactly as in
+  :func:`digitrec.predict.prepare` (:func:`digitrec.transforms.imaging.normalize`), exactly as in
   ``digitrec predict``. ``?include_input=true`` adds the normalised image the model saw.
 - ``GET /health``, ``GET /model``: what is loaded, and its provenance.
 - ``GET /``: the drawing page (``static/``, no external resources).
@@ -44,12 +44,12 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from digitrec.artifact import Artifact, load_artifact
-from digitrec.imaging import ImageError
 from digitrec.pipeline import image_spec
 from digitrec.predict import predict, prepare
 from digitrec.serve import inputs
 from digitrec.serve.info import describe
 from digitrec.serve.settings import ServeSettings
+from digitrec.transforms.imaging import ImageError
 
 STATIC = Path(__file__).parent / "static"
 # The page loads only what we serve; the browser refuses anything else.

@@ -4,7 +4,7 @@ Everything here checks limits before doing the work they bound: the body is read
 and dropped past ``max_upload_bytes``; every image's size is read from its header and
 refused past ``max_pixels``, and the images of one request together past
 ``max_request_pixels``, before any is decoded; the number of images is counted before any
-is decoded. Pictures are decoded by :func:`digitrec.imaging.load_image`, as the CLI does.
+is decoded. Pictures are decoded by :func:`digitrec.transforms.imaging.load_image`, as the CLI does.
 JSON pixels are parsed by pydantic with strict numbers (no booleans, no strings), stopping
 at the first wrong value.
 """
@@ -25,8 +25,8 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from digitrec.imaging import ImageError, load_image
 from digitrec.serve.settings import ServeSettings
+from digitrec.transforms.imaging import ImageError, load_image
 
 DRAIN_BYTES = 64 * 1024 * 1024  # read (and drop) this much of a too-large body to answer 413
 JSON_TYPES = frozenset({"application/json"})

@@ -1,8 +1,9 @@
 """evaluate: measure the saved model (the skops file predict and serve load) on the raw
 test images; write metrics and plots."""
 
-from digitrec import artifact, io, params, paths, plots
-from digitrec.evaluation import confusion, evaluate
+from digitrec import artifact, io, params, paths
+from digitrec.evaluation import plots
+from digitrec.evaluation.metrics import confusion, evaluate
 from digitrec.stages import run
 
 

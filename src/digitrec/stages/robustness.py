@@ -1,8 +1,9 @@
 """robustness: the saved model's accuracy on corrupted test images, straight from the raw
-arrays and through digitrec.imaging.normalize (as predict and serve take pictures); writes
-metrics/robustness.json and plots/robustness/."""
+arrays and through digitrec.transforms.imaging.normalize (as predict and serve take
+pictures); writes metrics/robustness.json and plots/robustness/."""
 
-from digitrec import artifact, io, params, paths, plots, robustness
+from digitrec import artifact, io, params, paths
+from digitrec.evaluation import plots, robustness
 from digitrec.imagespec import SPECS
 from digitrec.stages import run
 

@@ -2,7 +2,7 @@
 and as a checksummed skops file (what evaluate, predict and serve load)."""
 
 from digitrec import artifact, fits, io, params, paths
-from digitrec.models import fit_classifier, learning_curve
+from digitrec.models.registry import fit_classifier, learning_curve
 from digitrec.pipeline import assemble
 from digitrec.stages import run
 

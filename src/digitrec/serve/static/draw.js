@@ -1,6 +1,6 @@
 // The drawing page: strokes on a canvas, sent as a PNG to /predict while you draw.
 // Plain JavaScript, no dependencies. The server normalises the picture exactly as
-// `digitrec predict` does (digitrec.predict.prepare -> digitrec.imaging.normalize).
+// `digitrec predict` does (digitrec.predict.prepare -> digitrec.transforms.imaging.normalize).
 "use strict";
 
 (() => {

@@ -1,0 +1,1 @@
+"""The ``digitrec`` command line: ``predict``, ``serve`` and ``check``."""

@@ -1,0 +1,1 @@
+"""Measuring a fitted model: test metrics, robustness to corruptions, and plots."""

@@ -1,0 +1,1 @@
+"""The CI gate: metric rules against a baseline, and the reproducibility contract."""

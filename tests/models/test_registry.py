@@ -1,0 +1,95 @@
+import pickle
+from typing import get_args
+
+import numpy as np
+import pytest
+
+from digitrec.models.registry import (
+    MODELS,
+    DigitDetector,
+    build_classifier,
+    fit_classifier,
+    learning_curve,
+)
+from digitrec.params import ModelName, TrainParams
+
+
+def test_registry_covers_every_documented_model_name():
+    assert set(MODELS) == set(get_args(ModelName))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_learns_and_is_deterministic(small_digit_rows, name):
+    x_train, y_train, x_test, y_test = small_digit_rows
+    params = TrainParams(model=name, hist_gb={"max_iter": 30}, mlp={"early_stopping": False})
+    first = build_classifier(params, seed=3).fit(x_train, y_train)
+    second = build_classifier(params, seed=3).fit(x_train, y_train)
+    assert first.score(x_test, y_test) > 0.75, name  # chance is 0.1
+    np.testing.assert_array_equal(first.predict(x_test), second.predict(x_test))
+    if hasattr(first, "predict_proba"):
+        np.testing.assert_array_equal(first.predict_proba(x_test), second.predict_proba(x_test))
+
+
+def test_seed_reaches_the_random_state():
+    params = TrainParams(model="random_forest")
+    assert build_classifier(params, seed=7).random_state == 7
+    assert build_classifier(TrainParams(), seed=7).cv == 5
+    assert build_classifier(TrainParams(model="mlp"), seed=9).random_state == 9
+
+
+def test_digit_detector_answers_is_it_this_digit(small_digit_rows):
+    x_train, y_train, x_test, y_test = small_digit_rows
+    detector = build_classifier(TrainParams(model="logreg", positive_digit=2), seed=0)
+    assert isinstance(detector, DigitDetector)
+    detector.fit(x_train, y_train)
+    assert list(detector.classes_) == [0, 1]
+    predicted = detector.predict(x_test)
+    assert set(np.unique(predicted)) <= {0, 1}
+    truth = (y_test == 2).astype(int)
+    assert (predicted == truth).mean() > 0.95
+    scores = detector.score_positive(x_test)
+    assert scores[truth == 1].mean() > scores[truth == 0].mean()
+    pickle.loads(pickle.dumps(detector))
+
+
+@pytest.mark.parametrize(
+    ("name", "validation"), [("mlp", "validation_accuracy"), ("hist_gb", "validation_loss")]
+)
+def test_iterative_models_expose_their_learning_curve(small_digit_rows, name, validation):
+    x_train, y_train, *_ = small_digit_rows
+    params = TrainParams(model=name, hist_gb={"max_iter": 30, "n_iter_no_change": 30})
+    model = build_classifier(params, seed=0).fit(x_train, y_train)
+    curve = learning_curve(model)
+    assert len(curve["train_loss"]) == len(curve[validation]) == len(curve["iteration"]) > 1
+    assert None not in curve[validation]
+    assert curve["train_loss"][-1] < curve["train_loss"][0]
+
+
+def test_non_iterative_models_have_an_empty_learning_curve(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
+    model = build_classifier(TrainParams(model="knn"), 0).fit(x_train, y_train)
+    assert all(column == [] for column in learning_curve(model).values())
+
+
+def test_detector_exposes_only_what_its_classifier_has(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
+    params = TrainParams(model="svc", positive_digit=1, svc={"calibrate": False})
+    detector = build_classifier(params, 0).fit(x_train, y_train)
+    assert not hasattr(detector, "predict_proba")
+    assert detector.decision_function(x_train[:3]).shape == (3,)
+    assert hasattr(build_classifier(TrainParams(model="knn", positive_digit=1), 0), "predict_proba")
+
+
+def test_virtual_support_vectors_need_the_images_and_the_featurizer(small_digit_rows):
+    x_train, y_train, *_ = small_digit_rows
+    params = TrainParams(svc={"virtual_shift": 1, "calibrate": False})
+    with pytest.raises(ValueError, match="training images and featurizer"):
+        fit_classifier(params, 0, x_train, y_train)
+
+
+def test_virtual_support_vectors_only_change_the_svc(small_digit_rows):
+    x_train, y_train, x_test, _ = small_digit_rows
+    params = TrainParams(model="knn", svc={"virtual_shift": 1})  # ignored: not an SVC
+    fitted = fit_classifier(params, 0, x_train, y_train)
+    expected = build_classifier(params, 0).fit(x_train, y_train)
+    np.testing.assert_array_equal(fitted.predict(x_test), expected.predict(x_test))
