@@ -65,8 +65,10 @@ def first_kernel_calls() -> float:
 
 def print_first_kernel_calls() -> None:
     seconds = first_kernel_calls()
-    print(f"first calls of the compiled kernels (compile, or load from cache): {seconds:.2f} s, "
-          "not in the figures")  # fmt: skip
+    print(
+        f"first calls of the compiled kernels (compile, or load from cache): {seconds:.2f} s, "
+        "not in the figures"
+    )
 
 
 def git_commit(root: Path = ROOT) -> str:

@@ -63,20 +63,24 @@ def run(name: str, images: np.ndarray, n: int, n_ref: int, repeats: int) -> list
         print(f"  batch kernel   {us_fast:8.2f} us/image   ({n} images)")
         print(f"  speed-up       {us_ref / us_fast:8.1f} x")
         print(f"  max |diff|     {diff:8.2e}")
-        print(f"  70,000 images: batch {us_fast * FULL / 1e6:.2f} s ({label}), "
-              f"scipy loop {us_ref * FULL / 1e6:.1f} s (extrapolated)")  # fmt: skip
-        rows.append({
-            "dataset": name,
-            "image_size": f"{images.shape[1]}x{images.shape[2]}",
-            "kernel": kernel.__name__,
-            "images": n,
-            "digitrec_us_per_image": significant(us_fast),
-            "reference": REFERENCES[kernel.__name__],
-            "reference_images": n_ref,
-            "reference_us_per_image": significant(us_ref),
-            "speedup": significant(us_ref / us_fast, 3),
-            "max_abs_diff": significant(diff, 2),
-        })  # fmt: skip
+        print(
+            f"  70,000 images: batch {us_fast * FULL / 1e6:.2f} s ({label}), "
+            f"scipy loop {us_ref * FULL / 1e6:.1f} s (extrapolated)"
+        )
+        rows.append(
+            {
+                "dataset": name,
+                "image_size": f"{images.shape[1]}x{images.shape[2]}",
+                "kernel": kernel.__name__,
+                "images": n,
+                "digitrec_us_per_image": significant(us_fast),
+                "reference": REFERENCES[kernel.__name__],
+                "reference_images": n_ref,
+                "reference_us_per_image": significant(us_ref),
+                "speedup": significant(us_ref / us_fast, 3),
+                "max_abs_diff": significant(diff, 2),
+            }
+        )
     return rows
 
 
@@ -102,9 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         rows += run("scikit-learn digits", digits, args.n, args.n_ref, args.repeats)
     if args.save:
         save(
-            args.save, "deskew", __doc__.split("\n")[0], argv,
-            settings={"repeats": args.repeats, "threads": 1}, results=rows,
-        )  # fmt: skip
+            args.save,
+            "deskew",
+            __doc__.split("\n")[0],
+            argv,
+            settings={"repeats": args.repeats, "threads": 1},
+            results=rows,
+        )
     return 0
 
 

@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     ref_total = ref_wall / args.n_ref * len(images)
     diff = float(np.abs(features[: args.n_ref] - ref).max())
     print(f"{len(images)} deskewed MNIST images -> {features.shape[1]} features (pixels + HOG)")
-    print(f"digitrec     {wall:6.2f} s wall, {cpu:6.2f} s CPU  (best of {args.repeats}, "
-          f"chunks of {args.chunk_size}, 1 thread)")  # fmt: skip
+    print(
+        f"digitrec     {wall:6.2f} s wall, {cpu:6.2f} s CPU  (best of {args.repeats}, "
+        f"chunks of {args.chunk_size}, 1 thread)"
+    )
     print(f"scikit-image {ref_total:6.1f} s (extrapolated from {args.n_ref} images)")
     print(f"speed-up     {ref_total / wall:6.1f} x    max |diff| {diff:.1e}")
     if args.save:
@@ -105,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_abs_diff": significant(diff, 2),
         }
         settings = {"repeats": args.repeats, "chunk_size": args.chunk_size, "threads": 1}
-        save(args.save, "featurize", __doc__.split("\n")[0], argv, settings=settings,
-             results=[row])  # fmt: skip
+        save(args.save, "featurize", __doc__.split("\n")[0], argv, settings=settings, results=[row])
     return 0
 
 

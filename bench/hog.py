@@ -52,8 +52,10 @@ def run(name: str, images: np.ndarray, params: dict, n: int, n_ref: int, repeats
     print(f"speed-up       {us_ref / us_fast:9.1f} x")
     print(f"max |diff|     {diff:9.2e}")
     label = "measured" if n == FULL else "extrapolated"
-    print(f"70,000 images: batch {us_fast * FULL / 1e6:.2f} s ({label}), "
-          f"skimage loop {us_ref * FULL / 1e6:.1f} s (extrapolated)")  # fmt: skip
+    print(
+        f"70,000 images: batch {us_fast * FULL / 1e6:.2f} s ({label}), "
+        f"skimage loop {us_ref * FULL / 1e6:.1f} s (extrapolated)"
+    )
     return {
         "dataset": name,
         "image_size": f"{images.shape[1]}x{images.shape[2]}",
@@ -96,9 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run("scikit-learn digits", digits, params, args.n, args.n_ref, args.repeats))
     if args.save:
         save(
-            args.save, "hog", __doc__.split("\n")[0], argv,
-            settings={"repeats": args.repeats, "threads": 1}, results=rows,
-        )  # fmt: skip
+            args.save,
+            "hog",
+            __doc__.split("\n")[0],
+            argv,
+            settings={"repeats": args.repeats, "threads": 1},
+            results=rows,
+        )
     return 0
 
 

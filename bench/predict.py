@@ -168,8 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     images = np.load(args.images / "test_images.npy")
     start = time.perf_counter()
     model.predict(images[:1])
-    print(f"first prediction after load (compiles the kernels, or loads them from cache): "
-          f"{time.perf_counter() - start:.2f} s, not in the figures")  # fmt: skip
+    print(
+        f"first prediction after load (compiles the kernels, or loads them from cache): "
+        f"{time.perf_counter() - start:.2f} s, not in the figures"
+    )
     if args.breakdown:
         breakdown(model, images, args.single)
         return
@@ -228,8 +230,15 @@ def main(argv: list[str] | None = None) -> None:
             "identical_predictions": same,
         }
         settings = {"repeat": args.repeat, "single": args.single, "threads": args.threads}
-        save(args.save, "predict", __doc__.split("\n")[0], argv, settings=settings,
-             results=results, summary=summary)  # fmt: skip
+        save(
+            args.save,
+            "predict",
+            __doc__.split("\n")[0],
+            argv,
+            settings=settings,
+            results=results,
+            summary=summary,
+        )
     if not same:
         raise SystemExit("predictions differ from the reference")
 

@@ -68,8 +68,13 @@ def main() -> None:
         p = params_module.override(params_module.load(path=args.params), overrides, sections=None)
     except params_module.ParamsError as exc:
         raise SystemExit(f"error: {exc}") from None
-    data = load_dataset(p.fetch.dataset, test_size=p.fetch.test_size, seed=p.seed,
-                        limit=p.fetch.limit, mirrors=p.fetch.mirrors)  # fmt: skip
+    data = load_dataset(
+        p.fetch.dataset,
+        test_size=p.fetch.test_size,
+        seed=p.seed,
+        limit=p.fetch.limit,
+        mirrors=p.fetch.mirrors,
+    )
     x, y = data.train_images, data.train_labels
     if args.writer_blocks:
         if data.name != "optdigits" or p.fetch.limit:
@@ -88,9 +93,11 @@ def main() -> None:
             scores.append(1 - wrong / len(test))
             errors += wrong
     scores = np.array(scores)
-    print(f"{data.name}: {len(data.train_labels)} training images, {args.folds}-fold {kind} CV "
-          f"accuracy {100 * scores.mean():.2f} % ± {100 * scores.std():.2f} "
-          f"({errors} errors in all; {time.perf_counter() - start:.0f} s)")  # fmt: skip
+    print(
+        f"{data.name}: {len(data.train_labels)} training images, {args.folds}-fold {kind} CV "
+        f"accuracy {100 * scores.mean():.2f} % ± {100 * scores.std():.2f} "
+        f"({errors} errors in all; {time.perf_counter() - start:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

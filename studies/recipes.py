@@ -39,16 +39,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))  # the benchmarks' provenance, one definition for both
 from _common import provenance  # noqa: E402
 
-PROJECT_FILES = ["src", "templates", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore",
-                 ".gitignore", ".dvc/config", ".dvc/.gitignore"]  # fmt: skip
+PROJECT_FILES = [
+    "src",
+    "templates",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+]
 
 # The MNIST virtual SV recipe; its cascade variant adds the cascade's two params.
 _MNIST_VIRTUAL_SVC = [
-    "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
-    "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
-    "featurize.pca.n_components=200", "train.svc.calibrate=false",
-    "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
-]  # fmt: skip
+    "fetch.dataset=mnist",
+    "preprocess.deskew=true",
+    "featurize.hog.pixels_per_cell=4",
+    "featurize.hog.orientations=9",
+    "featurize.hog.block_norm=L2-Hys",
+    "featurize.pca.n_components=200",
+    "train.svc.calibrate=false",
+    "train.svc.virtual_shift=1",
+    "train.svc.virtual_directions=8",
+]
 
 RECIPES: dict[str, list[str]] = {
     "digits-default": [],
@@ -56,25 +70,37 @@ RECIPES: dict[str, list[str]] = {
     "digits-raw-knn": ["featurize.method=raw", "train.model=knn"],
     "digits-logreg": ["featurize.method=raw", "featurize.standardize=true", "train.model=logreg"],
     "digits-random-forest": ["featurize.method=raw", "train.model=random_forest"],
-    "digits-mlp": ["featurize.method=raw", "train.model=mlp", "train.mlp.alpha=0.1",
-                   "train.mlp.early_stopping=false"],
+    "digits-mlp": [
+        "featurize.method=raw",
+        "train.model=mlp",
+        "train.mlp.alpha=0.1",
+        "train.mlp.early_stopping=false",
+    ],
     "digits-detector-3": ["train.positive_digit=3"],
     "optdigits-default": ["fetch.dataset=optdigits"],
     "optdigits-gradient": ["fetch.dataset=optdigits", "featurize.method=gradient"],
     "mnist-pca-svc": [
-        "fetch.dataset=mnist", "featurize.method=raw", "featurize.pca.n_components=50",
+        "fetch.dataset=mnist",
+        "featurize.method=raw",
+        "featurize.pca.n_components=50",
         "train.svc.calibrate=false",
     ],
     "mnist-deskew-hog-pca-svc": [
-        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.hog.pixels_per_cell=4",
-        "featurize.hog.orientations=9", "featurize.hog.block_norm=L2-Hys",
-        "featurize.pca.n_components=80", "train.svc.calibrate=false",
+        "fetch.dataset=mnist",
+        "preprocess.deskew=true",
+        "featurize.hog.pixels_per_cell=4",
+        "featurize.hog.orientations=9",
+        "featurize.hog.block_norm=L2-Hys",
+        "featurize.pca.n_components=80",
+        "train.svc.calibrate=false",
     ],
     "mnist-virtual-svc": _MNIST_VIRTUAL_SVC,
     "mnist-virtual-svc-cascade": [
-        *_MNIST_VIRTUAL_SVC, "train.svc.cascade_features=40", "train.svc.cascade_margin=1.0",
+        *_MNIST_VIRTUAL_SVC,
+        "train.svc.cascade_features=40",
+        "train.svc.cascade_margin=1.0",
     ],
-}  # fmt: skip
+}
 
 
 def describe(overrides: list[str]) -> dict[str, str]:
@@ -106,8 +132,11 @@ def run_recipe(name: str, overrides: list[str], workdir: Path) -> dict:
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
     subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
@@ -124,10 +153,15 @@ def run_recipe(name: str, overrides: list[str], workdir: Path) -> dict:
     robustness = json.loads((repo / "metrics/robustness.json").read_text())
     line = " ".join(["dvc exp run evaluate robustness", *(f"-S {o}" for o in overrides)])
     return {
-        **describe(overrides), "metrics": metrics, "robustness": robustness, "seconds": seconds,
-        "train_seconds": stages.get("train"), "stage_seconds": stages,
-        **predict_speed(repo), "command": line,
-    }  # fmt: skip
+        **describe(overrides),
+        "metrics": metrics,
+        "robustness": robustness,
+        "seconds": seconds,
+        "train_seconds": stages.get("train"),
+        "stage_seconds": stages,
+        **predict_speed(repo),
+        "command": line,
+    }
 
 
 def predict_speed(repo: Path) -> dict[str, float]:
@@ -166,9 +200,11 @@ def main() -> None:
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
                 record = {
-                    "recipe": name, **r, "seconds": round(r["seconds"], 1),
+                    "recipe": name,
+                    **r,
+                    "seconds": round(r["seconds"], 1),
                     "provenance": provenance(ROOT),
-                }  # fmt: skip
+                }
                 text = json.dumps(record, indent=2, sort_keys=True) + "\n"
                 (args.save / f"{name}.json").write_text(text, encoding="utf-8")
             m = r["metrics"]

@@ -63,8 +63,13 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     p = params_module.load(path=args.params)
-    data = load_dataset(p.fetch.dataset, test_size=p.fetch.test_size, seed=p.seed,
-                        limit=p.fetch.limit, mirrors=p.fetch.mirrors)  # fmt: skip
+    data = load_dataset(
+        p.fetch.dataset,
+        test_size=p.fetch.test_size,
+        seed=p.seed,
+        limit=p.fetch.limit,
+        mirrors=p.fetch.mirrors,
+    )
     x, y, spec = data.train_images, data.train_labels, SPECS[data.name]
     severities = p.robustness.corruptions.selected()
     accuracy: dict[str, dict[str, list[float]]] = {f: {} for f in FILTERS}
@@ -79,8 +84,10 @@ def main() -> None:
                 for name, denoise in FILTERS.items():
                     right = predict(model, images, spec, args.upsample, denoise) == y[test]
                     accuracy[name].setdefault(condition, []).append(float(np.mean(right)))
-    print(f"{data.name}: {len(y)} training images, {args.folds}-fold CV, normalised path, "
-          f"pixels replicated {args.upsample}x")  # fmt: skip
+    print(
+        f"{data.name}: {len(y)} training images, {args.folds}-fold CV, normalised path, "
+        f"pixels replicated {args.upsample}x"
+    )
     print(f"{'condition':15s}" + "".join(f"{name:>12s}" for name in FILTERS))
     for condition in ["clean", *severities]:
         row = [np.mean(accuracy[name][condition]) for name in FILTERS]

@@ -20,8 +20,18 @@ SHARED_DATA = ROOT.parent / "shared" / "data"  # the datasets' mirror on develop
 TEST_DATA_ENV = "DIGITREC_TEST_DATA"
 REQUIRE_DATA_ENV = "DIGITREC_REQUIRE_DATA"
 # What a clone of the project holds before `dvc repro`: code, pipeline, params, rules, config.
-PROJECT_FILES = ("src", "templates", "dvc.yaml", "params.yaml", "gate.yaml", "pyproject.toml",
-                 ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")  # fmt: skip
+PROJECT_FILES = (
+    "src",
+    "templates",
+    "dvc.yaml",
+    "params.yaml",
+    "gate.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    ".gitignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -149,10 +159,13 @@ def scratch_project():
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "DVC_NO_ANALYTICS": "1",
             "DIGITREC_CACHE": str(cache),
-            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-        }  # fmt: skip
+            "GIT_AUTHOR_NAME": "test",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
         env.pop("DIGITREC_MIRRORS", None)
         return env
 

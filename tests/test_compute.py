@@ -85,8 +85,9 @@ def test_the_featurize_stage_gives_the_same_files_on_dask(digits, stage_dir, das
 
     featurize_stage.main()
     local = {name: (root / "data/features" / name).read_bytes() for name in outputs}
-    stage_dir(compute={"backend": "dask", "scheduler": dask_cluster.scheduler_address,
-                       "chunk_size": 64})  # fmt: skip
+    stage_dir(
+        compute={"backend": "dask", "scheduler": dask_cluster.scheduler_address, "chunk_size": 64}
+    )
     featurize_stage.main()
     assert {name: (root / "data/features" / name).read_bytes() for name in outputs} == local
 
@@ -141,8 +142,13 @@ def test_a_wrong_backend_names_the_key_and_the_allowed_values():
 
 
 def test_importing_digitrec_never_imports_dask():
-    modules = ["digitrec", "digitrec.compute", "digitrec.search", "digitrec.stages.search",
-               "digitrec.stages.featurize"]  # fmt: skip
+    modules = [
+        "digitrec",
+        "digitrec.compute",
+        "digitrec.search",
+        "digitrec.stages.search",
+        "digitrec.stages.featurize",
+    ]
     code = (
         "import sys\n"
         + "".join(f"import {m}\n" for m in modules)

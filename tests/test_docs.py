@@ -23,8 +23,11 @@ def build_docs():
 def test_committed_pages_are_what_make_docs_generates(build_docs, tmp_path):
     written = [p.relative_to(tmp_path).as_posix() for p in build_docs.build(ROOT, tmp_path)]
     assert sorted(written) == [
-        "README.md", "docs/parameters.md", "docs/performance.md", "docs/results.md",
-    ]  # fmt: skip
+        "README.md",
+        "docs/parameters.md",
+        "docs/performance.md",
+        "docs/results.md",
+    ]
     stale = [
         name
         for name in written

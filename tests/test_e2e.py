@@ -86,8 +86,14 @@ def default_run(tmp_path_factory, scratch_project):
     )
     result = repo.dvc("repro")
     assert ran_stages(result.stdout) == [
-        "fetch", "preprocess", "featurize", "train", "evaluate", "robustness", "search",
-    ]  # fmt: skip
+        "fetch",
+        "preprocess",
+        "featurize",
+        "train",
+        "evaluate",
+        "robustness",
+        "search",
+    ]
     repo.commit("reproduce")
     return repo
 
@@ -251,11 +257,18 @@ def test_a_wrong_param_stops_the_stage_and_the_restore_command_loses_nothing(
 
 
 KEPT = [
-    "data/raw/dataset.json", "models/model.skops", "models/model.sha256",
-    "models/model.joblib", "metrics/evaluate.json", "metrics/search.json",
-    "plots/train/learning_curve.csv", "plots/evaluate/predictions.csv",
-    "plots/search/leaderboard.csv", "metrics/robustness.json", "plots/robustness/accuracy.csv",
-]  # fmt: skip
+    "data/raw/dataset.json",
+    "models/model.skops",
+    "models/model.sha256",
+    "models/model.joblib",
+    "metrics/evaluate.json",
+    "metrics/search.json",
+    "plots/train/learning_curve.csv",
+    "plots/evaluate/predictions.csv",
+    "plots/search/leaderboard.csv",
+    "metrics/robustness.json",
+    "plots/robustness/accuracy.csv",
+]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -293,9 +306,13 @@ def test_mnist_through_the_real_downloader(tmp_path, http_mirror, scratch_projec
     assert metrics["dataset"] == "mnist" and metrics["n_test"] == 2000
     assert metrics["accuracy"] > 0.85
     assert sorted(p.name for p in (tmp_path / "cache/mnist").iterdir()) == sorted(
-        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    )  # fmt: skip
+        [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
+    )
 
 
 def test_optdigits_official_split_from_a_directory_mirror(tmp_path, dataset_files, scratch_project):

@@ -67,9 +67,12 @@ def test_hog_matches_skimage_on_random_images(rng, shape, orientations, ppc, cpb
     )
     out = kernels.hog(images, **kw)
     assert out.dtype == np.float64
-    assert out.shape == (len(images), kernels.hog_n_features(shape, **{
-        k: kw[k] for k in ("orientations", "pixels_per_cell", "cells_per_block")
-    }))  # fmt: skip
+    assert out.shape == (
+        len(images),
+        kernels.hog_n_features(
+            shape, **{k: kw[k] for k in ("orientations", "pixels_per_cell", "cells_per_block")}
+        ),
+    )
     assert _max_diff(out, kernels.hog_reference(images, **kw)) < ATOL
 
 
@@ -132,8 +135,12 @@ def test_hog_n_features():
     assert kernels.hog_n_features((28, 28), pixels_per_cell=(4, 4), cells_per_block=(2, 2)) == (
         6 * 6 * 2 * 2 * 9
     )
-    assert kernels.hog_n_features((8, 8), orientations=8, pixels_per_cell=(4, 4),
-                                  cells_per_block=(1, 1)) == 2 * 2 * 8  # fmt: skip
+    assert (
+        kernels.hog_n_features(
+            (8, 8), orientations=8, pixels_per_cell=(4, 4), cells_per_block=(1, 1)
+        )
+        == 2 * 2 * 8
+    )
 
 
 @pytest.mark.parametrize(
@@ -333,8 +340,11 @@ def test_compiled_kernels_loaded_from_the_cache_give_the_same_bytes(tmp_path, un
     """
     out = tmp_path / "out.npz"
     for _ in range(2):  # the first run may compile (a cold cache), the second loads
-        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
-                             capture_output=True, text=True)  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
     saved = np.load(out)
     assert saved["deskew"].tobytes() == kernels.deskew(unit_digits).tobytes()
@@ -357,8 +367,12 @@ def test_compiled_kernels_run_where_numba_can_cache_nothing(tmp_path, unit_digit
     """
     env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
     out = tmp_path / "out.npz"
-    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "images.npy"), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     saved = np.load(out)
     assert saved["deskew"].tobytes() == kernels.deskew(unit_digits).tobytes()
@@ -379,8 +393,9 @@ GRADIENT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("shape", "directions", "grid", "upsample", "blur", "power"),
-                         GRADIENT_CASES)  # fmt: skip
+@pytest.mark.parametrize(
+    ("shape", "directions", "grid", "upsample", "blur", "power"), GRADIENT_CASES
+)
 def test_gradient_directions_match_the_scipy_reference(
     rng, shape, directions, grid, upsample, blur, power
 ):
@@ -388,8 +403,7 @@ def test_gradient_directions_match_the_scipy_reference(
     kw = dict(directions=directions, grid=grid, upsample=upsample, blur=blur, power=power)
     out = kernels.gradient_directions(images, **kw)
     assert out.dtype == np.float64
-    assert out.shape == (len(images), kernels.gradient_n_features(directions=directions,
-                                                                  grid=grid))  # fmt: skip
+    assert out.shape == (len(images), kernels.gradient_n_features(directions=directions, grid=grid))
     expected = np.stack([kernels.gradient_directions_reference(im, **kw) for im in images])
     assert _max_diff(out, expected) < ATOL
 

@@ -104,40 +104,73 @@ def test_stages_that_fit_classifiers_depend_on_all_the_classifier_code(stage):
         ({"featurize": {"gradient": {"directions": 1}}}, "featurize.gradient.directions = 1"),
         ({"train": {"positive_digit": 10}}, "train.positive_digit = 10"),
         ({"train": {"svc": {"cascade_margin": 0}}}, "train.svc.cascade_margin = 0: input should"),
-        ({"train": {"svc": {"cascade_margin": 1.0}}},
-         "train.svc: cascade_margin = 1.0 needs virtual_shift >= 1"),
-        ({"train": {"positive_digit": 3, "svc": {"cascade_margin": 1.0, "virtual_shift": 1,
-                                                 "calibrate": False}}},
-         "train: svc.cascade_margin needs a multi-class SVC"),
-        ({"train": {"svc": {"cascade_features": 40}}},
-         "train.svc: cascade_features = 40 needs a cascade_margin"),
+        (
+            {"train": {"svc": {"cascade_margin": 1.0}}},
+            "train.svc: cascade_margin = 1.0 needs virtual_shift >= 1",
+        ),
+        (
+            {
+                "train": {
+                    "positive_digit": 3,
+                    "svc": {"cascade_margin": 1.0, "virtual_shift": 1, "calibrate": False},
+                }
+            },
+            "train: svc.cascade_margin needs a multi-class SVC",
+        ),
+        (
+            {"train": {"svc": {"cascade_features": 40}}},
+            "train.svc: cascade_features = 40 needs a cascade_margin",
+        ),
         ({"train": {"knn": {"n_neighbours": 3}}}, "train.knn.n_neighbours: unknown key"),
         ({"seed": -1}, "seed = -1: input should be greater than or equal to 0"),
-        ({"compute": {"backend": "spark"}},
-         "compute.backend = 'spark': input should be 'local' or 'dask'"),
-        ({"compute": {"n_jobs": 0}},
-         "compute.n_jobs = 0: input should be greater than or equal to 1"),
-        ({"search": {"method": "bayes"}},
-         "search.method = 'bayes': input should be 'grid', 'random' or 'halving'"),
-        ({"search": {"space": {"train.svc.c": [1]}}},
-         "search.space.train.svc.c: unknown key 'c'; allowed under train.svc: C, kernel, gamma"),
-        ({"search": {"space": {"train.nope": [1]}}},
-         "search.space.train.nope: unknown key 'nope'; allowed under train: model, positive_digit"),
-        ({"search": {"space": {"fetch.dataset": ["mnist"]}}},
-         "search.space.fetch.dataset: cannot be searched; expected a key under preprocess, "),
-        ({"search": {"space": {"train.svc": [1]}}},
-         "search.space.train.svc: a section, not a value; allowed under train.svc: C, kernel"),
+        (
+            {"compute": {"backend": "spark"}},
+            "compute.backend = 'spark': input should be 'local' or 'dask'",
+        ),
+        (
+            {"compute": {"n_jobs": 0}},
+            "compute.n_jobs = 0: input should be greater than or equal to 1",
+        ),
+        (
+            {"search": {"method": "bayes"}},
+            "search.method = 'bayes': input should be 'grid', 'random' or 'halving'",
+        ),
+        (
+            {"search": {"space": {"train.svc.c": [1]}}},
+            "search.space.train.svc.c: unknown key 'c'; allowed under train.svc: C, kernel, gamma",
+        ),
+        (
+            {"search": {"space": {"train.nope": [1]}}},
+            "search.space.train.nope: unknown key 'nope'; allowed under train: model, "
+            "positive_digit",
+        ),
+        (
+            {"search": {"space": {"fetch.dataset": ["mnist"]}}},
+            "search.space.fetch.dataset: cannot be searched; expected a key under preprocess, ",
+        ),
+        (
+            {"search": {"space": {"train.svc": [1]}}},
+            "search.space.train.svc: a section, not a value; allowed under train.svc: C, kernel",
+        ),
         ({"search": {"space": {"train.model.svc": [1]}}}, "train.model is a value, not a section"),
-        ({"search": {"space": {"train.svc.C": [1, -1]}}},
-         "search.space.train.svc.C = -1: input should be greater than 0"),
-        ({"search": {"space": {"train.svc.C": 10}}},
-         "search.space.train.svc.C = 10: input should be a valid list"),
-        ({"search": {"space": {"train.svc.C": []}}},
-         "search.space.train.svc.C = []: list should have at least 1 item"),
-        ({"search": {"space": {"train": {"svc": {"C": [1]}}, "train.svc.C": [2]}}},
-         "search.space: train.svc.C is given twice"),
+        (
+            {"search": {"space": {"train.svc.C": [1, -1]}}},
+            "search.space.train.svc.C = -1: input should be greater than 0",
+        ),
+        (
+            {"search": {"space": {"train.svc.C": 10}}},
+            "search.space.train.svc.C = 10: input should be a valid list",
+        ),
+        (
+            {"search": {"space": {"train.svc.C": []}}},
+            "search.space.train.svc.C = []: list should have at least 1 item",
+        ),
+        (
+            {"search": {"space": {"train": {"svc": {"C": [1]}}, "train.svc.C": [2]}}},
+            "search.space: train.svc.C is given twice",
+        ),
     ],
-)  # fmt: skip
+)
 def test_wrong_values_name_the_key_the_value_and_what_is_allowed(raw, expected):
     with pytest.raises(ParamsError) as info:
         params.validate(raw)

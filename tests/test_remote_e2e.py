@@ -50,8 +50,12 @@ def test_push_then_pull_brings_back_every_output_byte_for_byte(tmp_path, scratch
     run(project, env, "git", "add", "-A")
     run(project, env, "git", "commit", "-q", "-m", "reproduced, with a remote")
     outputs = cached_files(project)
-    assert {"data/raw/train_images.npy", "data/features/train_features.npy",
-            "models/model.skops", "models/model.joblib"} <= set(outputs)  # fmt: skip
+    assert {
+        "data/raw/train_images.npy",
+        "data/features/train_features.npy",
+        "models/model.skops",
+        "models/model.joblib",
+    } <= set(outputs)
 
     pushed = dvc(project, env, "push")
     assert "pushed" in pushed.stdout and any(remote.rglob("*"))

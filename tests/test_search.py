@@ -75,12 +75,14 @@ def test_a_wrong_override_fails_in_fit_with_the_params_message(small_digits):
 @pytest.mark.parametrize(
     ("space", "message"),
     [
-        ({"train.svc.c": [1]},
-         "search.space.train.svc.c: unknown key 'c'; allowed under train.svc: C"),
+        (
+            {"train.svc.c": [1]},
+            "search.space.train.svc.c: unknown key 'c'; allowed under train.svc: C",
+        ),
         ({"fetch.limit": [10]}, "search.space.fetch.limit: cannot be searched"),
         ({"train.svc.C": [0]}, "search.space.train.svc.C = 0: input should be greater than 0"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_space_is_rejected_before_any_fitting(monkeypatch, space, message):
     def no_fit(self, X, y):
         raise AssertionError("fitted a candidate")
@@ -97,9 +99,13 @@ def test_grid_search_ranks_every_candidate_and_names_the_best(train_digits):
     fitted = search.build_search(base_params(), DIGITS).fit(images, labels)
     board = search.leaderboard(fitted)
     assert list(board) == [
-        "rank", "featurize.method", "train.svc.C", "candidate", "mean_test_score",
+        "rank",
+        "featurize.method",
+        "train.svc.C",
+        "candidate",
+        "mean_test_score",
         "std_test_score",
-    ]  # fmt: skip
+    ]
     assert len(board["rank"]) == 4 and board["rank"] == sorted(board["rank"])
     assert board["mean_test_score"][0] == max(board["mean_test_score"])
     assert set(board["candidate"]) == {
@@ -112,8 +118,11 @@ def test_grid_search_ranks_every_candidate_and_names_the_best(train_digits):
         k: yaml.safe_load(v) for k, v in (a.split("=") for a in summary["best_overrides"])
     }
     assert {k: summary[k] for k in ("method", "folds", "n_candidates", "n_train")} == {
-        "method": "grid", "folds": 3, "n_candidates": 4, "n_train": 300,
-    }  # fmt: skip
+        "method": "grid",
+        "folds": 3,
+        "n_candidates": 4,
+        "n_train": 300,
+    }
     again = search.build_search(base_params(), DIGITS).fit(images, labels)
     assert_same_results(fitted.cv_results_, again.cv_results_)
 

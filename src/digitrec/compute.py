@@ -45,9 +45,11 @@ def _dask_client(params: ComputeParams) -> Iterator[object]:
     distributed = _distributed()
     if params.scheduler is None:
         cluster = distributed.LocalCluster(
-            n_workers=params.n_jobs, threads_per_worker=1, processes=True,
+            n_workers=params.n_jobs,
+            threads_per_worker=1,
+            processes=True,
             dashboard_address=":0",
-        )  # fmt: skip
+        )
         with cluster, distributed.Client(cluster, set_as_default=False) as client:
             yield client
         return

@@ -29,8 +29,17 @@ from digitrec.transforms.imaging import normalize
 # Severities used below: the project's defaults (params.yaml spells out the same).
 DEFAULT = CorruptionParams().selected()
 # Corruptions that draw random numbers (the others are fixed functions of the image).
-RANDOM = {"gaussian_noise", "impulse_noise", "motion_blur", "rotate", "shear", "translate",
-          "stripes", "dotted_lines", "fog"}  # fmt: skip
+RANDOM = {
+    "gaussian_noise",
+    "impulse_noise",
+    "motion_blur",
+    "rotate",
+    "shear",
+    "translate",
+    "stripes",
+    "dotted_lines",
+    "fog",
+}
 # A milder and a harsher severity of each corruption for which "harsher" is meaningful.
 ORDERED = {
     "gaussian_noise": (0.1, 0.4),
@@ -64,8 +73,11 @@ def mnist_like(eight) -> np.ndarray:
 
 
 def spec_and_images(request, which):
-    return (DIGITS, request.getfixturevalue("eight")) if which == "digits" else (
-        MNIST, request.getfixturevalue("mnist_like"))  # fmt: skip
+    return (
+        (DIGITS, request.getfixturevalue("eight"))
+        if which == "digits"
+        else (MNIST, request.getfixturevalue("mnist_like"))
+    )
 
 
 def change(before: np.ndarray, after: np.ndarray, spec) -> float:
@@ -168,14 +180,19 @@ def test_measure_scores_both_paths_on_each_condition(knn_model, small_digits):
     assert metrics["n_images"] == 60 and set(metrics["accuracy"]) == {c.name for c in conditions}
     errors = {"raw": [], "normalized": []}
     for c in conditions:
-        expected = c.images if c.name == "clean" else corrupt(x_test, c.name, severities[c.name],
-                                                              DIGITS, seed=5)  # fmt: skip
+        expected = (
+            c.images
+            if c.name == "clean"
+            else corrupt(x_test, c.name, severities[c.name], DIGITS, seed=5)
+        )
         assert np.array_equal(c.images, expected)
         raw = np.mean(knn_model.predict(expected) == y_test)
         ready = np.stack([normalize_one(img) for img in expected])
         normalized = np.mean(knn_model.predict(ready) == y_test)
-        assert metrics["accuracy"][c.name] == {"raw": round(raw, 6),
-                                               "normalized": round(normalized, 6)}  # fmt: skip
+        assert metrics["accuracy"][c.name] == {
+            "raw": round(raw, 6),
+            "normalized": round(normalized, 6),
+        }
         if c.name != "clean":
             errors["raw"].append(1 - raw)
             errors["normalized"].append(1 - normalized)
@@ -183,8 +200,11 @@ def test_measure_scores_both_paths_on_each_condition(knn_model, small_digits):
         p: round(float(np.mean(e)), 6) for p, e in errors.items()
     }
     # Translation hurts the raw path, and normalize (which re-centres) undoes most of it.
-    assert metrics["accuracy"]["translate"]["raw"] < 0.6 < metrics["accuracy"]["translate"][
-        "normalized"]  # fmt: skip
+    assert (
+        metrics["accuracy"]["translate"]["raw"]
+        < 0.6
+        < metrics["accuracy"]["translate"]["normalized"]
+    )
 
 
 def normalize_one(img):
@@ -224,8 +244,12 @@ def test_the_stage_writes_the_same_metrics_and_plots_twice(robustness_project):
     corruptions = {name: None for name in SUITE} | {"gaussian_noise": 0.3, "rotate": 20}
     root = robustness_project(corruptions=corruptions, n_images=30, gallery=4)
     robustness_stage.main()
-    outputs = ["metrics/robustness.json", "plots/robustness/accuracy.csv",
-               "plots/robustness/accuracy.png", "plots/robustness/gallery.png"]  # fmt: skip
+    outputs = [
+        "metrics/robustness.json",
+        "plots/robustness/accuracy.csv",
+        "plots/robustness/accuracy.png",
+        "plots/robustness/gallery.png",
+    ]
     first = {name: (root / name).read_bytes() for name in outputs}
     metrics = json.loads(first["metrics/robustness.json"])
     assert metrics["dataset"] == "digits" and metrics["n_images"] == 30
@@ -244,17 +268,23 @@ def test_the_stage_writes_the_same_metrics_and_plots_twice(robustness_project):
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"corruptions": {"rotate": 400}},
-         "robustness.corruptions.rotate = 400: input should be less than or equal to 180"),
-        ({"corruptions": {"fog": -0.5}},
-         "robustness.corruptions.fog = -0.5: input should be greater than 0"),
+        (
+            {"corruptions": {"rotate": 400}},
+            "robustness.corruptions.rotate = 400: input should be less than or equal to 180",
+        ),
+        (
+            {"corruptions": {"fog": -0.5}},
+            "robustness.corruptions.fog = -0.5: input should be greater than 0",
+        ),
         ({"corruptions": {"snow": 1}}, "robustness.corruptions.snow: unknown key"),
-        ({"corruptions": dict.fromkeys(SUITE)},
-         "robustness.corruptions: every corruption is null; give at least one a severity"),
+        (
+            {"corruptions": dict.fromkeys(SUITE)},
+            "robustness.corruptions: every corruption is null; give at least one a severity",
+        ),
         ({"n_images": -1}, "robustness.n_images = -1: input should be greater than or equal"),
         ({"gallery": 0}, "robustness.gallery = 0: input should be greater than or equal to 1"),
     ],
-)  # fmt: skip
+)
 def test_the_stage_names_a_wrong_param_before_reading_anything(stage_dir, values, expected):
     stage_dir(robustness=values)  # no data, no model: the params fail first
     with pytest.raises(ParamsError) as error:
@@ -265,13 +295,16 @@ def test_the_stage_names_a_wrong_param_before_reading_anything(stage_dir, values
 # ------------------------------------------------------------------------ the plots
 def test_the_robustness_plots_are_deterministic_and_check_their_input(tmp_path, eight):
     names = ["clean", "fog"]
-    plots.save_accuracy_bars_png(names, {"raw": [1.0, 0.5], "normalized": [0.9, 0.8]},
-                                 tmp_path / "a.png")  # fmt: skip
-    plots.save_accuracy_bars_png(names, {"raw": [1.0, 0.5], "normalized": [0.9, 0.8]},
-                                 tmp_path / "b.png")  # fmt: skip
+    plots.save_accuracy_bars_png(
+        names, {"raw": [1.0, 0.5], "normalized": [0.9, 0.8]}, tmp_path / "a.png"
+    )
+    plots.save_accuracy_bars_png(
+        names, {"raw": [1.0, 0.5], "normalized": [0.9, 0.8]}, tmp_path / "b.png"
+    )
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    plots.save_accuracy_bars_png(names, {"raw": [1.0, 0.4], "normalized": [0.9, 0.8]},
-                                 tmp_path / "c.png")  # fmt: skip
+    plots.save_accuracy_bars_png(
+        names, {"raw": [1.0, 0.4], "normalized": [0.9, 0.8]}, tmp_path / "c.png"
+    )
     assert (tmp_path / "c.png").read_bytes() != (tmp_path / "a.png").read_bytes()
     with pytest.raises(ValueError, match="series 'raw' has 1 values for 2 names"):
         plots.save_accuracy_bars_png(names, {"raw": [1.0]}, tmp_path / "d.png")

@@ -114,9 +114,13 @@ def test_a_commit_that_keeps_the_accuracy_passes(project):
     assert result.returncode == 0, result.stdout + result.stderr
     accuracy = f"{before['accuracy']:.6g}"
     assert row(result.stdout, "accuracy") == [
-        f"`{EVAL}:accuracy`", accuracy, accuracy, "+0",
-        "higher is better; >= 0.985; drop <= 0.005", "pass",
-    ]  # fmt: skip
+        f"`{EVAL}:accuracy`",
+        accuracy,
+        accuracy,
+        "+0",
+        "higher is better; >= 0.985; drop <= 0.005",
+        "pass",
+    ]
     assert "Pipeline: up to date" in result.stdout
     # evaluate's accuracy and F1, robustness's mean corruption error on both paths
     assert "| `metrics/robustness.json:mean_corruption_error.normalized` |" in result.stdout
@@ -222,8 +226,17 @@ def test_a_shallow_ci_clone_fetches_the_baseline(project, tmp_path):
     (project.path / "NOTES.md").write_text("a change that does not touch the pipeline\n")
     project.commit("notes")
     clone = Repo(tmp_path / "clone", project.env)
-    project.run("git", "clone", "-q", "--depth=1", "--single-branch", "--branch", "feature",
-                f"file://{project.path}", str(clone.path))  # fmt: skip
+    project.run(
+        "git",
+        "clone",
+        "-q",
+        "--depth=1",
+        "--single-branch",
+        "--branch",
+        "feature",
+        f"file://{project.path}",
+        str(clone.path),
+    )
     clone.dvc("config", "--local", "cache.dir", str(project.path / ".dvc/cache"))
     clone.dvc("checkout")  # what `dvc pull` or `dvc repro` gives a CI run
     assert clone.run("git", "rev-parse", "--verify", "-q", "main", check=False).returncode != 0

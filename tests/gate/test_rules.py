@@ -53,9 +53,16 @@ def test_rules_with_every_field():
     )
     assert rules == [
         Rule(f"{EVAL}:f1_per_class.3", EVAL, "f1_per_class.3", "higher", min=0.9),
-        Rule("metrics/loss.json:val_loss", "metrics/loss.json", "val_loss", "lower",
-             min=0.0, max=0.5, max_drop=0.0),
-    ]  # fmt: skip
+        Rule(
+            "metrics/loss.json:val_loss",
+            "metrics/loss.json",
+            "val_loss",
+            "lower",
+            min=0.0,
+            max=0.5,
+            max_drop=0.0,
+        ),
+    ]
 
 
 def test_every_problem_in_a_rules_file_is_reported_at_once():
@@ -373,6 +380,7 @@ def test_the_ci_workflow_runs_what_the_project_promises():
         assert command in runs, command
     assert runs.index("make test") < runs.index("make repro") < runs.index("digitrec check")
     assert runs.index("check --reproduced") < runs.index("check --against")
+    assert runs.index("make lint") < runs.index("make test")
     assert "git diff --exit-code dvc.lock" not in runs  # model bytes may drift by CPU
     test_step = next(step for step in steps if step.get("run") == "make test")
     assert test_step["env"]["DIGITREC_REQUIRE_DATA"] == "1"

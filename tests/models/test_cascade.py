@@ -129,9 +129,14 @@ def test_the_virtual_sv_method_cascades_its_two_rounds(small_digit_rows, tmp_pat
         BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer
     )
     cascade = fit_with_virtual_svs(
-        BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer,
+        BatchedSVC(C=10.0),
+        BatchedSVC(C=10.0),
+        images,
+        features,
+        y_train,
+        featurizer,
         cascade_margin=1.0,
-    )  # fmt: skip
+    )
     probe = BatchedSVC(C=10.0).fit(features, y_train)
     np.testing.assert_array_equal(cascade.first_.support_, probe.support_)
     np.testing.assert_array_equal(cascade.second_.support_vectors_, plain.support_vectors_)
@@ -142,9 +147,15 @@ def test_the_virtual_sv_method_cascades_its_two_rounds(small_digit_rows, tmp_pat
     np.testing.assert_array_equal(cascade.predict(test), expected)
     # a first SVM of its own on the leading features instead of the first round
     narrow = fit_with_virtual_svs(
-        BatchedSVC(C=10.0), BatchedSVC(C=10.0), images, features, y_train, featurizer,
-        cascade_margin=1.0, cascade_features=16,
-    )  # fmt: skip
+        BatchedSVC(C=10.0),
+        BatchedSVC(C=10.0),
+        images,
+        features,
+        y_train,
+        featurizer,
+        cascade_margin=1.0,
+        cascade_features=16,
+    )
     first = BatchedSVC(C=10.0).fit(features[:, :16], y_train)
     np.testing.assert_array_equal(narrow.first_.support_, first.support_)
     np.testing.assert_array_equal(narrow.second_.support_vectors_, plain.support_vectors_)

@@ -257,8 +257,9 @@ def corrupt(
         raise ValueError(f"unknown corruption {name!r}; expected one of {', '.join(SUITE)}")
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != spec.shape:
-        raise ValueError(f"expected images of shape (n, {spec.shape[0]}, {spec.shape[1]}), "
-                         f"got {images.shape}")  # fmt: skip
+        raise ValueError(
+            f"expected images of shape (n, {spec.shape[0]}, {spec.shape[1]}), got {images.shape}"
+        )
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     x = images.astype(np.float64) / spec.max_value
     y = SUITE[name].apply(x, float(severity), spec, rng)
@@ -322,8 +323,9 @@ def measure(
     truth = targets(model, labels)
     conditions = [Condition("clean", None, np.asarray(images), {})]
     for name, severity in severities.items():
-        conditions.append(Condition(name, severity, corrupt(images, name, severity, spec, seed),
-                                    {}))  # fmt: skip
+        conditions.append(
+            Condition(name, severity, corrupt(images, name, severity, spec, seed), {})
+        )
     accuracy, refused = {}, {}
     for c in conditions:
         c.predictions["raw"] = np.asarray(model.predict(c.images))

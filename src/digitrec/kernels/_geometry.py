@@ -95,9 +95,13 @@ def deskew_reference(image) -> np.ndarray:
     alpha = float(_shear_factor(total, mu02, mu11)[0])
     r0 = float(r0[0])
     return ndimage.affine_transform(
-        image, [[1.0, 0.0], [alpha, 1.0]], offset=[0.0, -alpha * r0], order=1,
-        mode="constant", cval=0.0,
-    )  # fmt: skip
+        image,
+        [[1.0, 0.0], [alpha, 1.0]],
+        offset=[0.0, -alpha * r0],
+        order=1,
+        mode="constant",
+        cval=0.0,
+    )
 
 
 def deskew(images) -> np.ndarray:

@@ -49,30 +49,42 @@ def _knn(p, seed):
 def _forest(cls):
     def build(p, seed):
         return cls(
-            n_estimators=p.n_estimators, max_depth=p.max_depth,
-            min_samples_leaf=p.min_samples_leaf, max_features=p.max_features,
-            random_state=seed, n_jobs=-1,
-        )  # fmt: skip
+            n_estimators=p.n_estimators,
+            max_depth=p.max_depth,
+            min_samples_leaf=p.min_samples_leaf,
+            max_features=p.max_features,
+            random_state=seed,
+            n_jobs=-1,
+        )
 
     return build
 
 
 def _hist_gb(p, seed):
     return HistGradientBoostingClassifier(
-        max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
-        l2_regularization=p.l2_regularization, early_stopping=p.early_stopping,
-        validation_fraction=p.validation_fraction, n_iter_no_change=p.n_iter_no_change,
+        max_iter=p.max_iter,
+        learning_rate=p.learning_rate,
+        max_leaf_nodes=p.max_leaf_nodes,
+        l2_regularization=p.l2_regularization,
+        early_stopping=p.early_stopping,
+        validation_fraction=p.validation_fraction,
+        n_iter_no_change=p.n_iter_no_change,
         random_state=seed,
-    )  # fmt: skip
+    )
 
 
 def _mlp(p, seed):
     return MLPClassifier(
-        hidden_layer_sizes=tuple(p.hidden_layer_sizes), alpha=p.alpha,
-        learning_rate_init=p.learning_rate_init, batch_size=p.batch_size, max_iter=p.max_iter,
-        early_stopping=p.early_stopping, validation_fraction=p.validation_fraction,
-        n_iter_no_change=p.n_iter_no_change, random_state=seed,
-    )  # fmt: skip
+        hidden_layer_sizes=tuple(p.hidden_layer_sizes),
+        alpha=p.alpha,
+        learning_rate_init=p.learning_rate_init,
+        batch_size=p.batch_size,
+        max_iter=p.max_iter,
+        early_stopping=p.early_stopping,
+        validation_fraction=p.validation_fraction,
+        n_iter_no_change=p.n_iter_no_change,
+        random_state=seed,
+    )
 
 
 MODELS: dict[str, Callable[..., BaseEstimator]] = {
@@ -157,10 +169,17 @@ def fit_classifier(
     uncalibrated = params.svc.model_copy(update={"calibrate": False})
     probe = build_classifier(params.model_copy(update={"svc": uncalibrated}), seed)
     return fit_with_virtual_svs(
-        classifier, probe, np.asarray(images), features, np.asarray(labels), featurizer,
-        pixels=params.svc.virtual_shift, directions=params.svc.virtual_directions,
-        cascade_margin=params.svc.cascade_margin, cascade_features=params.svc.cascade_features,
-    )  # fmt: skip
+        classifier,
+        probe,
+        np.asarray(images),
+        features,
+        np.asarray(labels),
+        featurizer,
+        pixels=params.svc.virtual_shift,
+        directions=params.svc.virtual_directions,
+        cascade_margin=params.svc.cascade_margin,
+        cascade_features=params.svc.cascade_features,
+    )
 
 
 def learning_curve(classifier: BaseEstimator) -> dict[str, list[float | None]]:
