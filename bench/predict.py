@@ -34,7 +34,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
-from digitrec import artifact
+from digitrec import artifact, paths
 from digitrec.models.calibration import BatchedCalibratedClassifierCV
 from digitrec.models.cascade import SVCCascade
 from digitrec.models.svm import BatchedSVC, _clear_winners
@@ -147,7 +147,7 @@ def breakdown(model, images: np.ndarray, n: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, default=artifact.DEFAULT_MODEL)
+    ap.add_argument("--model", type=Path, default=paths.MODEL)
     ap.add_argument("--images", type=Path, default=Path("data/raw"), help="holds test_images.npy")
     ap.add_argument(
         "--repeat", type=int, default=3, help="whole-set runs and one-image passes; the best counts"

@@ -41,13 +41,11 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from digitrec import io as dio
-from digitrec import paths
 from digitrec.errors import UserError
 
 SUFFIX = ".skops"
 CHECKSUM_SUFFIX = ".sha256"
 DEFAULT_NAME = "model"
-DEFAULT_MODEL = paths.SAFE_MODEL
 PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
 
 # Types skops does not trust by default that digitrec pipelines contain (every model in

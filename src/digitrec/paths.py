@@ -5,8 +5,8 @@ from pathlib import Path
 RAW = Path("data/raw")
 PROCESSED = Path("data/processed")
 FEATURES = Path("data/features")
-MODEL = Path("models/model.joblib")
-SAFE_MODEL = Path("models/model.skops")  # with models/model.sha256
+MODEL = Path("models/model.skops")  # the model: checksummed skops, with model.sha256
+MODEL_JOBLIB = Path("models/model.joblib")  # the same model as a pickle, for Python users
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 

@@ -33,7 +33,7 @@ def predict_command(
     images: Annotated[list[Path], typer.Argument(help="image files or folders of images")],
     model: Annotated[
         Path, typer.Option(help="a model saved by `dvc repro` (checksummed skops file)")
-    ] = paths.SAFE_MODEL,
+    ] = paths.MODEL,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Print the predicted digit (and its probability) for each image.

@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from digitrec.artifact import DEFAULT_MODEL
+from digitrec.paths import MODEL
 
 
 def serve(
     model: Annotated[
         Path, typer.Option(help="a model saved by `dvc repro` (.skops, with its .sha256 beside it)")
-    ] = DEFAULT_MODEL,
+    ] = MODEL,
     host: Annotated[
         str, typer.Option(help="address to listen on (0.0.0.0: every interface)")
     ] = "127.0.0.1",

@@ -11,7 +11,7 @@ def main() -> None:
     p = params.load("evaluate")
     info = io.read_json(paths.RAW / paths.DATASET_INFO)
     images, labels = io.load_arrays(paths.RAW, "test_images", "test_labels")
-    result = evaluate(artifact.load_model(paths.SAFE_MODEL), images, labels)
+    result = evaluate(artifact.load_model(paths.MODEL), images, labels)
     io.write_json(paths.METRICS / "evaluate.json", {"dataset": info["dataset"], **result.metrics})
 
     names = result.class_names

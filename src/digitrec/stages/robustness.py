@@ -16,7 +16,7 @@ def main() -> None:
     if r.n_images:
         images, labels = images[: r.n_images], labels[: r.n_images]
     spec = SPECS[info["dataset"]]
-    model = artifact.load_model(paths.SAFE_MODEL)
+    model = artifact.load_model(paths.MODEL)
     metrics, conditions = robustness.measure(
         model, images, labels, spec, r.corruptions.selected(), p.seed
     )

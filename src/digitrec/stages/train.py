@@ -18,8 +18,8 @@ def main() -> None:
     model = assemble(io.load_joblib(paths.PROCESSED / paths.TRANSFORMER), featurizer, classifier)
     with io.new_directory(paths.PLOTS / "train") as out:
         io.write_csv(out / "learning_curve.csv", learning_curve(classifier))
-    io.save_joblib(paths.MODEL, model)
-    artifact.save_model(paths.SAFE_MODEL, model)  # model.skops + model.sha256
+    io.save_joblib(paths.MODEL_JOBLIB, model)
+    artifact.save_model(paths.MODEL, model)  # model.skops + model.sha256
 
 
 if __name__ == "__main__":
