@@ -79,9 +79,16 @@ def describe(overrides: list[str]) -> dict[str, str]:
     if "featurize.pca.n_components" in values:
         features += f" + PCA({values['featurize.pca.n_components']})"
     model = values.get("train.model", "svc")
+    copies = []
     if "train.svc.virtual_shift" in values:
-        model += f" + virtual SVs ({values['train.svc.virtual_shift']} px, "
-        model += f"{values.get('train.svc.virtual_directions', '8')} directions)"
+        copies.append(f"{values['train.svc.virtual_shift']} px, "
+                      f"{values.get('train.svc.virtual_directions', '8')} directions")  # fmt: skip
+    for key, text in [("rotate", "rotations ±{}°"), ("scale", "scalings 1 ± {}"),
+                      ("thickness", "strokes ± {} of a 3x3 dilation")]:  # fmt: skip
+        if f"train.svc.virtual_{key}" in values:
+            copies.append(text.format(values[f"train.svc.virtual_{key}"]))
+    if copies:
+        model += f" + virtual SVs ({'; '.join(copies)})"
     if "train.svc.cascade_margin" in values:
         first = values.get("train.svc.cascade_features")
         model += f", an SVC on the first {first} components" if first else ", first-round SVM"
