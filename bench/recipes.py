@@ -68,6 +68,13 @@ RECIPES: dict[str, list[str]] = {
     "mnist-virtual-svc-cascade": [
         *_MNIST_VIRTUAL_SVC, "train.svc.cascade_features=40", "train.svc.cascade_margin=1.0",
     ],
+    "mnist-gradient-virtual-svc": [
+        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.method=gradient",
+        "featurize.gradient.upsample=1", "featurize.pca.n_components=200",
+        "train.svc.calibrate=false", "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
+        "train.svc.virtual_rotate=12", "train.svc.virtual_scale=0.15",
+        "train.svc.virtual_thickness=0.75",
+    ],
 }  # fmt: skip
 
 
