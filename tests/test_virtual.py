@@ -118,6 +118,8 @@ def test_transformed_copies_come_in_blocks_with_their_labels():
     np.testing.assert_array_equal(moved[27:], thinned(images, 0.5))
     only_rotations, _ = transformed_copies(images, labels, rotate=5)
     assert only_rotations.shape == (6, 8, 8)
+    none, none_labels = transformed_copies(images[:0], labels[:0], pixels=1, thickness=0.5)
+    assert none.shape == (0, 8, 8) and none_labels.shape == (0,)
 
 
 @pytest.mark.parametrize(

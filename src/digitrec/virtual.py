@@ -131,7 +131,8 @@ def transformed_copies(
     if not blocks:
         raise ValueError("no virtual copies: set pixels, rotate, scale or thickness")
     moved = np.concatenate([b.astype(images.dtype, copy=False) for b in blocks])
-    return moved, np.tile(labels, len(moved) // len(images))
+    copies = (directions if pixels else 0) + 2 * (bool(rotate) + bool(scale) + bool(thickness))
+    return moved, np.tile(labels, copies)
 
 
 def support_indices(fitted: BaseEstimator) -> np.ndarray:
