@@ -79,7 +79,7 @@ class PcaParams(Section):
 
 
 class FeaturizeParams(Section):
-    method: Literal["raw", "hog", "raw_hog", "gradient"] = "raw"
+    method: Literal["raw", "hog", "raw_hog", "gradient", "raw_gradient"] = "raw"
     hog: HogParams = HogParams()
     gradient: GradientParams = GradientParams()
     pca: PcaParams = PcaParams()
