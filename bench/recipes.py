@@ -75,6 +75,14 @@ RECIPES: dict[str, list[str]] = {
         "train.svc.virtual_rotate=12", "train.svc.virtual_scale=0.15",
         "train.svc.virtual_thickness=0.75",
     ],
+    "mnist-gradient16-virtual-svc": [
+        "fetch.dataset=mnist", "preprocess.deskew=true", "featurize.method=gradient",
+        "featurize.gradient.upsample=1", "featurize.gradient.directions=16",
+        "featurize.pca.n_components=200", "train.svc.calibrate=false",
+        "train.svc.virtual_shift=1", "train.svc.virtual_directions=8",
+        "train.svc.virtual_rotate=12", "train.svc.virtual_scale=0.15",
+        "train.svc.virtual_thickness=0.75",
+    ],
 }  # fmt: skip
 
 
