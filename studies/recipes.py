@@ -100,6 +100,33 @@ RECIPES: dict[str, list[str]] = {
         "train.svc.cascade_features=40",
         "train.svc.cascade_margin=1.0",
     ],
+    "mnist-gradient-virtual-svc": [
+        "fetch.dataset=mnist",
+        "preprocess.deskew=true",
+        "featurize.method=gradient",
+        "featurize.gradient.upsample=1",
+        "featurize.pca.n_components=200",
+        "train.svc.calibrate=false",
+        "train.svc.virtual_shift=1",
+        "train.svc.virtual_directions=8",
+        "train.svc.virtual_rotate=12",
+        "train.svc.virtual_scale=0.15",
+        "train.svc.virtual_thickness=0.75",
+    ],
+    "mnist-gradient16-virtual-svc": [
+        "fetch.dataset=mnist",
+        "preprocess.deskew=true",
+        "featurize.method=gradient",
+        "featurize.gradient.upsample=1",
+        "featurize.gradient.directions=16",
+        "featurize.pca.n_components=200",
+        "train.svc.calibrate=false",
+        "train.svc.virtual_shift=1",
+        "train.svc.virtual_directions=8",
+        "train.svc.virtual_rotate=12",
+        "train.svc.virtual_scale=0.15",
+        "train.svc.virtual_thickness=0.75",
+    ],
 }
 
 
@@ -111,9 +138,16 @@ def describe(overrides: list[str]) -> dict[str, str]:
     if "featurize.pca.n_components" in values:
         features += f" + PCA({values['featurize.pca.n_components']})"
     model = values.get("train.model", "svc")
+    copies = []
     if "train.svc.virtual_shift" in values:
-        model += f" + virtual SVs ({values['train.svc.virtual_shift']} px, "
-        model += f"{values.get('train.svc.virtual_directions', '8')} directions)"
+        copies.append(f"{values['train.svc.virtual_shift']} px, "
+                      f"{values.get('train.svc.virtual_directions', '8')} directions")  # fmt: skip
+    for key, text in [("rotate", "rotations ±{}°"), ("scale", "scalings 1 ± {}"),
+                      ("thickness", "strokes ± {} of a 3x3 dilation")]:  # fmt: skip
+        if f"train.svc.virtual_{key}" in values:
+            copies.append(text.format(values[f"train.svc.virtual_{key}"]))
+    if copies:
+        model += f" + virtual SVs ({'; '.join(copies)})"
     if "train.svc.cascade_margin" in values:
         first = values.get("train.svc.cascade_features")
         model += f", an SVC on the first {first} components" if first else ", first-round SVM"

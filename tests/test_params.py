@@ -106,7 +106,19 @@ def test_stages_that_fit_classifiers_depend_on_all_the_classifier_code(stage):
         ({"train": {"svc": {"cascade_margin": 0}}}, "train.svc.cascade_margin = 0: input should"),
         (
             {"train": {"svc": {"cascade_margin": 1.0}}},
-            "train.svc: cascade_margin = 1.0 needs virtual_shift >= 1",
+            "train.svc: cascade_margin = 1.0 needs virtual support vectors (virtual_shift >= 1",
+        ),
+        (
+            {"train": {"svc": {"virtual_rotate": 45}}},
+            "train.svc.virtual_rotate = 45: input should be less than or equal to 30",
+        ),
+        (
+            {"train": {"svc": {"virtual_scale": -0.1}}},
+            "train.svc.virtual_scale = -0.1: input should be greater than or equal to 0",
+        ),
+        (
+            {"train": {"svc": {"virtual_thickness": 2}}},
+            "train.svc.virtual_thickness = 2: input should be less than or equal to 1",
         ),
         (
             {

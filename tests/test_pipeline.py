@@ -27,6 +27,7 @@ VARIANTS = [
         FeaturizeParams(method="raw_hog", pca={"n_components": 20}, standardize=True),
     ),
     (PreprocessParams(), FeaturizeParams(method="gradient", gradient={"grid": 6})),
+    (PreprocessParams(), FeaturizeParams(method="raw_gradient", gradient={"grid": 4})),
 ]
 
 
@@ -143,3 +144,14 @@ def test_unfitted_digit_pipeline_says_so(small_digit_rows):
     for method in ("predict", "decision_function"):
         with pytest.raises(NotFittedError):
             getattr(model, method)(x_test)
+
+
+def test_raw_gradient_puts_pixels_and_gradient_directions_side_by_side(small_digits):
+    images = small_digits[0][:20] / 16.0
+    gradient = {"grid": 4, "upsample": 2}
+    both = build_featurizer(FeaturizeParams(method="raw_gradient", gradient=gradient), 0)
+    alone = build_featurizer(FeaturizeParams(method="gradient", gradient=gradient), 0)
+    features = both.fit_transform(images)
+    assert features.shape == (20, 64 + 8 * 4 * 4)
+    np.testing.assert_array_equal(features[:, :64], images.reshape(20, -1))
+    np.testing.assert_array_equal(features[:, 64:], alone.fit_transform(images))

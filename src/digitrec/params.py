@@ -92,10 +92,11 @@ class PcaParams(Section):
 
 
 class FeaturizeParams(Section):
-    method: Literal["raw", "hog", "raw_hog", "gradient"] = Field(
+    method: Literal["raw", "hog", "raw_hog", "gradient", "raw_gradient"] = Field(
         "raw_hog",
         description="raw: the pixels; hog: HOG; raw_hog: pixels and HOG side by side; "
-        "gradient: gradient directions, Gaussian-pooled (Liu et al. 2003)",
+        "gradient: gradient directions, Gaussian-pooled (Liu et al. 2003); raw_gradient: "
+        "pixels and gradient directions side by side",
     )
     hog: HogParams = HogParams()
     gradient: GradientParams = GradientParams()
@@ -127,6 +128,26 @@ class SvcParams(Section):
     virtual_directions: Literal[4, 8] = Field(
         8, description="virtual support vectors: 4 (along the axes) or 8 directions"
     )
+    virtual_rotate: float = Field(
+        0.0,
+        ge=0,
+        le=30,
+        description="virtual support vectors: also copies rotated by +/- this many degrees; "
+        "0 = none",
+    )
+    virtual_scale: float = Field(
+        0.0,
+        ge=0,
+        le=0.3,
+        description="virtual support vectors: also copies scaled by 1 + and 1 - this; 0 = none",
+    )
+    virtual_thickness: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="virtual support vectors: also copies with strokes this much of the way "
+        "to a grey dilation and to an erosion by a 3x3 cross; 0 = none",
+    )
     cascade_margin: float | None = Field(
         None,
         gt=0,
@@ -140,12 +161,21 @@ class SvcParams(Section):
         "features (PCA components) instead of being the first round; null = the first round",
     )
 
+    @property
+    def virtual(self) -> bool:
+        """Whether the virtual support vector method is on (any kind of copy)."""
+        return bool(
+            self.virtual_shift or self.virtual_rotate or self.virtual_scale
+            or self.virtual_thickness
+        )  # fmt: skip
+
     @model_validator(mode="after")
     def _cascade_needs_virtual(self) -> SvcParams:
-        if self.cascade_margin is not None and not (self.virtual_shift and not self.calibrate):
+        if self.cascade_margin is not None and not (self.virtual and not self.calibrate):
             raise ValueError(
-                f"cascade_margin = {self.cascade_margin!r} needs virtual_shift >= 1 (the "
-                f"cascade's SVMs are the virtual SV method's) and calibrate: false; "
+                f"cascade_margin = {self.cascade_margin!r} needs virtual support vectors "
+                f"(virtual_shift >= 1, or virtual_rotate, virtual_scale or virtual_thickness "
+                f"> 0: the cascade's SVMs are the virtual SV method's) and calibrate: false; "
                 f"got virtual_shift = {self.virtual_shift}, calibrate = {self.calibrate}"
             )
         if self.cascade_features is not None and self.cascade_margin is None:

@@ -91,19 +91,21 @@ def build_preprocessor(spec: ImageSpec, params: PreprocessParams) -> Pipeline:
 
 
 def build_featurizer(params: FeaturizeParams, seed: int) -> Pipeline:
-    """Preprocessed images -> feature rows (pixels, HOG, both, or gradient directions;
-    optional PCA, scaling)."""
+    """Preprocessed images -> feature rows (pixels, HOG, both, gradient directions, or
+    pixels and gradient directions; optional PCA, scaling)."""
     hog = Hog(
         orientations=params.hog.orientations,
         pixels_per_cell=params.hog.pixels_per_cell,
         cells_per_block=params.hog.cells_per_block,
         block_norm=params.hog.block_norm,
     )
+    gradient = GradientDirections(**params.gradient.model_dump())
     extractor: BaseEstimator = {
         "raw": Pixels(),
         "hog": hog,
         "raw_hog": SequentialFeatureUnion([("pixels", Pixels()), ("hog", hog)]),
-        "gradient": GradientDirections(**params.gradient.model_dump()),
+        "gradient": gradient,
+        "raw_gradient": SequentialFeatureUnion([("pixels", Pixels()), ("gradient", gradient)]),
     }[params.method]
     steps: list[tuple[str, BaseEstimator]] = [("features", extractor)]
     if params.pca.n_components:

@@ -12,6 +12,7 @@ from digitrec.models.registry import (
     learning_curve,
 )
 from digitrec.params import ModelName, TrainParams
+from digitrec.transforms.features import Pixels
 
 
 def test_registry_covers_every_documented_model_name():
@@ -93,3 +94,14 @@ def test_virtual_support_vectors_only_change_the_svc(small_digit_rows):
     fitted = fit_classifier(params, 0, x_train, y_train)
     expected = build_classifier(params, 0).fit(x_train, y_train)
     np.testing.assert_array_equal(fitted.predict(x_test), expected.predict(x_test))
+
+
+def test_virtual_rotations_alone_turn_the_virtual_support_vectors_on(small_digits):
+    x_train, y_train, *_ = small_digits
+    images = x_train / 16.0
+    featurizer = Pixels().fit(images)
+    features = featurizer.transform(images)
+    params = TrainParams(svc={"virtual_rotate": 5, "calibrate": False})
+    plain = build_classifier(params, 0).fit(features, y_train)
+    fitted = fit_classifier(params, 0, features, y_train, images, featurizer)
+    assert fitted.shape_fit_ == (3 * len(plain.support_), 64)  # SVs and 2 rotated copies

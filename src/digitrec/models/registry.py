@@ -158,11 +158,12 @@ def fit_classifier(
 ) -> BaseEstimator:
     """Build and fit the classifier ``params`` describe on training ``features``.
 
-    With virtual support vectors (``svc.virtual_shift``), also needs the preprocessed
+    With virtual support vectors (``svc.virtual_shift``, ``virtual_rotate``,
+    ``virtual_scale`` or ``virtual_thickness``), also needs the preprocessed
     training ``images`` the features came from and the fitted ``featurizer``.
     """
     classifier = build_classifier(params, seed)
-    if not (params.model == "svc" and params.svc.virtual_shift):
+    if not (params.model == "svc" and params.svc.virtual):
         return classifier.fit(features, labels)
     if images is None or featurizer is None:
         raise ValueError("virtual support vectors need the training images and featurizer")
@@ -177,6 +178,9 @@ def fit_classifier(
         featurizer,
         pixels=params.svc.virtual_shift,
         directions=params.svc.virtual_directions,
+        rotate=params.svc.virtual_rotate,
+        scale=params.svc.virtual_scale,
+        thickness=params.svc.virtual_thickness,
         cascade_margin=params.svc.cascade_margin,
         cascade_features=params.svc.cascade_features,
     )

@@ -8,14 +8,20 @@ plus those shifted copies. Augmenting every training image the same way would co
 (1 + directions)^2 times the fit; the support vectors are a small fraction of the data,
 and the only examples the boundary depends on.
 
-The shifts act on preprocessed images (after deskewing), which are then featurized with
-the already fitted featurizer, so the final classifier sees exactly what it will see when
-it predicts. Only training data is used.
+Shifts are the classical transformation; small rotations (``rotate`` degrees each way),
+scalings (by ``1 + scale`` and ``1 - scale``) and stroke thickness changes (``thickness``
+of the way to a grey dilation and to a grey erosion by a 3x3 cross) add other copies,
+two each (:func:`transformed_copies`). All are deterministic.
+
+The copies are made from preprocessed images (after deskewing), which are then featurized
+with the already fitted featurizer, so the final classifier sees exactly what it will see
+when it predicts. Only training data is used.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from sklearn.base import BaseEstimator, clone
 from sklearn.frozen import FrozenEstimator
 
@@ -51,6 +57,84 @@ def shifted_copies(
     return moved, np.tile(labels, len(steps))
 
 
+def _about_centre(images: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(n, h, w) images mapped by the 2x2 ``matrix`` (output to input coordinates) about
+    the image centre; bilinear, background (0) outside."""
+    centre = (np.array(images.shape[1:], dtype=float) - 1) / 2
+    full = np.eye(3)
+    full[1:, 1:] = matrix
+    offset = np.concatenate([[0.0], centre - matrix @ centre])
+    return ndimage.affine_transform(
+        np.asarray(images, dtype=np.float64), full, offset, order=1, mode="constant", cval=0.0
+    )
+
+
+def rotated(images: np.ndarray, degrees: float) -> np.ndarray:
+    """(n, h, w) images rotated by ``degrees`` about the image centre (anticlockwise as
+    displayed, rows running down)."""
+    a = np.deg2rad(degrees)
+    return _about_centre(images, np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]))
+
+
+def scaled(images: np.ndarray, factor: float) -> np.ndarray:
+    """(n, h, w) images scaled by ``factor`` (> 0) about the image centre."""
+    return _about_centre(images, np.eye(2) / factor)
+
+
+_CROSS = ndimage.generate_binary_structure(2, 1)[np.newaxis]  # 3x3 cross, image by image
+
+
+def thickened(images: np.ndarray, amount: float) -> np.ndarray:
+    """Strokes ``amount`` (0 to 1) of the way to a grey dilation by a 3x3 cross."""
+    images = np.asarray(images, dtype=np.float64)
+    return images + amount * (ndimage.grey_dilation(images, footprint=_CROSS) - images)
+
+
+def thinned(images: np.ndarray, amount: float) -> np.ndarray:
+    """Strokes ``amount`` (0 to 1) of the way to a grey erosion by a 3x3 cross."""
+    images = np.asarray(images, dtype=np.float64)
+    return images - amount * (images - ndimage.grey_erosion(images, footprint=_CROSS))
+
+
+def transformed_copies(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    pixels: int = 0,
+    directions: int = 8,
+    rotate: float = 0.0,
+    scale: float = 0.0,
+    thickness: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Virtual copies of every image, with its label, one transformation per copy, in
+    contiguous blocks: the shifts of :func:`shifted_copies` (``pixels`` > 0), then rotations
+    by +``rotate`` and -``rotate`` degrees, scalings by 1 + ``scale`` and 1 - ``scale``,
+    strokes thickened and thinned by ``thickness`` (each pair only when its amount is not
+    0). No copies at all is an error."""
+    if pixels < 0:
+        raise ValueError(f"pixels must be a non-negative integer, got {pixels!r}")
+    if not 0 <= rotate <= 90:
+        raise ValueError(f"rotate must be from 0 to 90 degrees, got {rotate!r}")
+    if not 0 <= scale < 1:
+        raise ValueError(f"scale must be in [0, 1), got {scale!r}")
+    if not 0 <= thickness <= 1:
+        raise ValueError(f"thickness must be in [0, 1], got {thickness!r}")
+    blocks = []
+    if pixels:
+        blocks.append(shifted_copies(images, labels, pixels, directions)[0])
+    if rotate:
+        blocks += [rotated(images, rotate), rotated(images, -rotate)]
+    if scale:
+        blocks += [scaled(images, 1 + scale), scaled(images, 1 - scale)]
+    if thickness:
+        blocks += [thickened(images, thickness), thinned(images, thickness)]
+    if not blocks:
+        raise ValueError("no virtual copies: set pixels, rotate, scale or thickness")
+    moved = np.concatenate([b.astype(images.dtype, copy=False) for b in blocks])
+    copies = (directions if pixels else 0) + 2 * (bool(rotate) + bool(scale) + bool(thickness))
+    return moved, np.tile(labels, copies)
+
+
 def support_indices(fitted: BaseEstimator) -> np.ndarray:
     """Indices of the training samples that are support vectors of a fitted SVC (possibly
     inside a wrapper with an ``estimator_``, such as a one-digit detector)."""
@@ -70,11 +154,15 @@ def fit_with_virtual_svs(
     *,
     pixels: int = 1,
     directions: int = 8,
+    rotate: float = 0.0,
+    scale: float = 0.0,
+    thickness: float = 0.0,
     cascade_margin: float | None = None,
     cascade_features: int | None = None,
 ) -> BaseEstimator:
     """Fit ``probe`` (an SVC) on all the training data, then a clone of ``classifier`` on
-    its support vectors and their shifted copies.
+    its support vectors and their virtual copies (:func:`transformed_copies`: shifted by
+    ``pixels`` in ``directions`` directions, rotated, scaled, thickened and thinned).
 
     ``images`` are the preprocessed training images whose rows of ``features`` are
     ``featurizer.transform(images)`` (``featurizer`` is already fitted). With a
@@ -85,7 +173,10 @@ def fit_with_virtual_svs(
     """
     fitted_probe = clone(probe).fit(features, labels)
     sv = support_indices(fitted_probe)
-    moved, moved_labels = shifted_copies(images[sv], labels[sv], pixels, directions)
+    moved, moved_labels = transformed_copies(
+        images[sv], labels[sv], pixels=pixels, directions=directions,
+        rotate=rotate, scale=scale, thickness=thickness,
+    )  # fmt: skip
     X = np.concatenate([features[sv], featurizer.transform(moved)])
     y = np.concatenate([labels[sv], moved_labels])
     final = clone(classifier).fit(X, y)
