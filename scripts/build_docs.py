@@ -363,6 +363,7 @@ README_RECIPES = (
     "optdigits-gradient",
     "mnist-deskew-hog-pca-svc",
     "mnist-virtual-svc-cascade",
+    "mnist-gradient16-virtual-svc",
 )
 
 
