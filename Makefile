@@ -34,7 +34,7 @@ test: setup
 
 # The recipe for real handwriting, trained once in build/ (a fresh copy of the project;
 # set DIGITREC_MIRRORS to use a local MNIST mirror), then served.
-MNIST_RECIPE ?= mnist-virtual-svc-cascade
+MNIST_RECIPE ?= mnist-gradient16-virtual-svc
 MNIST_MODEL := build/recipes/$(MNIST_RECIPE)/models/model.skops
 
 $(MNIST_MODEL): | setup

@@ -16,6 +16,7 @@ from digitrec.imagespec import DIGITS
 from digitrec.models.registry import build_classifier
 from digitrec.params import FeaturizeParams, PreprocessParams, TrainParams
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
+from digitrec.serve.info import HANDWRITING_RECIPE
 
 DIGITREC = Path(sys.executable).with_name("digitrec")
 
@@ -123,7 +124,7 @@ def test_predict_says_what_the_model_was_trained_on(tmp_path, model_file, digits
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert f"model {model_file}: Trained on an unknown dataset (8x8 images)." in result.stderr
-    assert "note: " in result.stderr and "mnist-virtual-svc-cascade" in result.stderr
+    assert "note: " in result.stderr and HANDWRITING_RECIPE in result.stderr
 
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from digitrec.serve.info import HANDWRITING_RECIPE
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -199,5 +201,5 @@ def test_the_page_says_what_it_serves_and_which_recipe_reads_real_handwriting(pa
     assert note.is_visible()
     text = note.text_content()
     assert text.startswith("Trained on an unknown dataset (8x8 images).")
-    assert "mnist-virtual-svc-cascade" in text
+    assert HANDWRITING_RECIPE in text
     assert note.bounding_box()["y"] < page.locator("#pad").bounding_box()["y"]

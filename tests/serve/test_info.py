@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import httpx
 import pytest
@@ -129,4 +130,10 @@ def test_only_an_8x8_model_is_pointed_to_the_handwriting_recipe():
     }
     eight = training(None, DIGITS)
     assert eight["trained_on"] == "Trained on an unknown dataset (8x8 images)."
-    assert "mnist-virtual-svc-cascade" in eight["advice"] and "28x28" in eight["advice"]
+    assert HANDWRITING_RECIPE in eight["advice"] and "28x28" in eight["advice"]
+
+
+def test_make_serve_mnist_builds_the_recipe_the_advice_names():
+    """One recipe for real handwriting: the Makefile's target serves what the advice says."""
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"MNIST_RECIPE ?= {HANDWRITING_RECIPE}\n" in makefile

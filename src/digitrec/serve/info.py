@@ -22,7 +22,7 @@ from digitrec.pipeline import image_spec
 
 DATA_OUTS = ("fetch", "preprocess", "featurize")  # stages whose outs are the data versions
 # The recipe to serve for real handwriting (`make serve-mnist`): 28x28 MNIST digits.
-HANDWRITING_RECIPE = "mnist-virtual-svc-cascade"
+HANDWRITING_RECIPE = "mnist-gradient16-virtual-svc"
 
 
 def describe(artifact: Artifact) -> dict[str, Any]:
