@@ -52,7 +52,11 @@ def unknown(
         if name.upper() in valid:
             continue
         close = difflib.get_close_matches(name.upper()[len(PREFIX) :], suffixes, n=1)
-        hint = f"did you mean {suffixes[close[0]]}?" if close else "see README.md for the list"
+        hint = (
+            f"did you mean {suffixes[close[0]]}?"
+            if close
+            else "the known ones are in digitrec/env.py"
+        )
         lines.append(f"{name} is not a digitrec variable; {hint}")
     return lines
 
