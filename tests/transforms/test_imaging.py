@@ -198,6 +198,73 @@ def test_wide_digit_keeps_its_aspect_ratio():
     assert 19 <= len(cols) <= 21 and len(rows) <= 4
 
 
+# -- noise and lines across the picture --------------------------------------------------
+
+
+def test_noise_estimate():
+    rng = np.random.default_rng(5)
+    for sigma in (0.02, 0.1, 0.2):
+        flat = 0.5 + rng.normal(0, sigma, (200, 200))
+        assert imaging._noise_sigma(flat) == pytest.approx(sigma, rel=0.1)
+    assert imaging._noise_sigma(thin_one()) == 0.0  # flat paper, sharp strokes: no noise
+
+
+def test_noisy_mnist_images_are_smoothed_first(mnist_images):
+    """Gaussian noise of a third of the range (an MNIST-C corruption): unsmoothed, the
+    noise is taken for ink and the digit shrinks into a noisy square (correlation 0.38)."""
+    rng = np.random.default_rng(6)
+    correlations = []
+    for original in mnist_images[:20]:
+        noisy = (original / 255 + rng.normal(0, 0.3, original.shape)).clip(0, 1)
+        correlations.append(corr(normalize(noisy, MNIST), normalize(original / 255, MNIST)))
+    assert np.mean(correlations) > 0.6, correlations
+
+
+def test_noisy_photo_reads_like_a_clean_one(mnist_images):
+    rng = np.random.default_rng(7)
+    correlations = []
+    for original in mnist_images[:20]:
+        ink = np.kron(original / 255, np.ones((5, 5)))
+        grey = on_paper(ink, (200, 260), rng, noise=0.02)
+        noisy = (grey + rng.normal(0, 0.25, grey.shape)).clip(0, 1)
+        correlations.append(corr(normalize(noisy, MNIST), normalize(grey, MNIST)))
+    assert min(correlations) > 0.6 and np.mean(correlations) > 0.85, correlations
+
+
+def test_lines_across_the_picture_are_not_ink(mnist_images):
+    """Scanner streaks and ruled paper, edge to edge, are dropped; strokes they cross stay."""
+    for original in mnist_images[:20]:
+        clean = normalize(original / 255, MNIST)
+        streaked = original / 255
+        streaked[:, [10, 17]] = 1.0  # two streaks from top to bottom, through the digit
+        assert corr(normalize(streaked, MNIST), clean) > 0.95
+        ink = np.kron(original / 255, np.ones((5, 5)))  # 140 px, on a 200 px wide page
+        ruled = 1 - np.pad(ink, ((0, 0), (30, 30)))
+        ruled[[1, 60, 138], :] = 0.0  # ruled lines above, across and below the digit
+        assert corr(normalize(ruled, MNIST), clean) > 0.9
+
+
+@pytest.mark.parametrize("shape", ["1", "4", "7"])
+def test_tightly_cropped_strokes_are_kept(shape, monkeypatch):
+    """A stroke of a tightly cropped digit runs edge to edge too, but so nearly does the
+    rest of the digit: nothing is taken for a line."""
+    grey = np.ones((100, 60))
+    if shape == "1":
+        grey[:, 25:35] = 0
+    elif shape == "4":
+        grey[:, 40:48] = 0  # the stem, top to bottom
+        grey[:60, 5:13] = 0  # the left arm, from the top
+        grey[52:60, 5:] = 0  # the bar, to the right edge
+    else:
+        grey[:8, :] = 0  # the top bar, edge to edge
+        for r in range(8, 100):  # the diagonal, ending 2 px from the left edge
+            c = 55 - r // 2
+            grey[r, c - 4 : c + 4] = 0
+    out = normalize(grey, MNIST)
+    monkeypatch.setattr(imaging, "_ruled_lines", np.zeros_like)
+    np.testing.assert_array_equal(out, normalize(grey, MNIST))
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
