@@ -83,7 +83,7 @@ def _deskew_one(x, out):
     for r in range(height):
         # scipy samples output (r, c) at input column (r * alpha + offset) + c
         shift = r * alpha + offset
-        k = math.floor(shift)
+        k = float(math.floor(shift))
         f = shift - k
         if f >= 1.0:  # shift = -tiny gives f == 1.0 after rounding
             k += 1.0

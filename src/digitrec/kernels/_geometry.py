@@ -122,7 +122,7 @@ def deskew(images) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_images, height, width), float64
-        Equal to ``deskew_reference`` image by image (to ~1e-15).
+        Equal to ``deskew_reference`` image by image (to ~1e-14).
     """
     from digitrec.kernels._compiled import _deskew_into  # imports numba
 
