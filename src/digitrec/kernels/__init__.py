@@ -6,8 +6,10 @@ width)``: ``hog`` and ``deskew`` run a loop over its images compiled with numba
 a few numpy operations per chunk of images.  Each has a per-image reference (``hog_reference``,
 ``deskew_reference``, ``center_reference``) built on the library routine it reproduces;
 the tests check that the two agree to 1e-6.  In practice HOG agrees to ~1e-7 (scikit-image
-sums its cells in float32, we sum in float64) and deskew / center to ~1e-15 (the same
-float64 arithmetic as SciPy, including its exact treatment of the image border).
+sums its cells in float32, we sum in float64), center to ~1e-15 (the same float64
+arithmetic as SciPy, including its exact treatment of the image border) and deskew to
+~1e-14 (the same, except that its compiled loop sums the moments in another order than
+the reference).
 
 ``hog``
     Histogram of oriented gradients, equal to ``skimage.feature.hog(image, ...,

@@ -5,13 +5,12 @@ they cost numpy's fixed overhead per call dozens of times per batch chunk, and f
 image that overhead is nearly all the time.  Compiled loops do the same
 arithmetic in one pass over each image, with no temporary arrays.
 
-Every sum runs in the order of the numpy operations these loops replaced (``_einsum_*``,
-``_add_reduce``), and no operation is fused or reordered (numba compiles without
-fast-math), so the outputs are the same bytes as before: features, models and metrics
-did not change.  The functions are compiled on first call and cached on disk
-(``cache=True``, in ``__pycache__``, or numba's user-wide cache directory where that is
-read-only); importing this module imports numba, so the public kernels import it only
-when they run.
+Sums are plain loops, added in index order.  numba compiles without fast-math, so no
+operation is fused or reordered: the same input gives the same bytes on every run (the
+results agree with scikit-image and SciPy to rounding, see :mod:`digitrec.kernels`).
+The functions are compiled on first call and cached on disk (``cache=True``, in
+``__pycache__``, or numba's user-wide cache directory where that is read-only); importing
+this module imports numba, so the public kernels import it only when they run.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-# scikit-image's block normalisation epsilon, and its square as numpy computed it.
+# scikit-image's block normalisation epsilon, and its square.
 _EPS = 1e-5
 _EPS2 = _EPS**2
 _TINY = float(np.finfo(np.float64).tiny)
@@ -41,115 +40,6 @@ def _compile(function):
 
 
 # --------------------------------------------------------------------------------------
-# Sums in numpy's orders (x86-64 baseline build: SSE2, two float64 lanes, no FMA)
-# --------------------------------------------------------------------------------------
-
-
-@_compile
-def _einsum_sum(a):
-    """``np.einsum("i->", a)`` of a contiguous run: two lanes, blocks of four pairs."""
-    n = a.shape[0]
-    lane0 = 0.0
-    lane1 = 0.0
-    i = 0
-    while n - i >= 8:
-        lane0 = ((a[i] + a[i + 2]) + (a[i + 4] + a[i + 6])) + lane0
-        lane1 = ((a[i + 1] + a[i + 3]) + (a[i + 5] + a[i + 7])) + lane1
-        i += 8
-    while i < n:
-        lane0 = a[i] + lane0
-        lane1 = (a[i + 1] if i + 1 < n else 0.0) + lane1
-        i += 2
-    return 0.0 + (lane0 + lane1)
-
-
-@_compile
-def _einsum_dot(a, b):
-    """``np.einsum("i,i->", a, b)`` of contiguous runs: two lanes, multiply then add."""
-    n = a.shape[0]
-    lane0 = 0.0
-    lane1 = 0.0
-    i = 0
-    while n - i >= 8:
-        for k in range(6, -1, -2):  # each lane adds its products of the block last-first
-            lane0 = a[i + k] * b[i + k] + lane0
-            lane1 = a[i + k + 1] * b[i + k + 1] + lane1
-        i += 8
-    while i < n:
-        lane0 = a[i] * b[i] + lane0
-        lane1 = (a[i + 1] * b[i + 1] if i + 1 < n else 0.0) + lane1
-        i += 2
-    return 0.0 + (lane0 + lane1)
-
-
-@_compile
-def _pairwise_leaf(a, start, n):
-    """numpy's pairwise summation of ``a[start : start + n]``, ``n <= 128``: under 8 values
-    in order, else 8 running sums combined as a tree, then the rest in order."""
-    if n < 8:
-        total = 0.0
-        for i in range(start, start + n):
-            total += a[i]
-        return total
-    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
-    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
-    i = start + 8
-    end = start + n - n % 8
-    while i < end:
-        r0, r1, r2, r3 = r0 + a[i], r1 + a[i + 1], r2 + a[i + 2], r3 + a[i + 3]
-        r4, r5, r6, r7 = r4 + a[i + 4], r5 + a[i + 5], r6 + a[i + 6], r7 + a[i + 7]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < start + n:
-        total += a[i]
-        i += 1
-    return total
-
-
-@_compile
-def _pairwise(a):
-    """numpy's pairwise summation of ``a``: above 128 values, the sum of the two halves'
-    (the first rounded down to a multiple of 8). Recursion is unrolled onto a stack
-    (numba cannot load a recursive function from its cache)."""
-    # each frame: (start, n, the left half's sum once known, halves done)
-    starts = np.empty(64, dtype=np.int64)
-    sizes = np.empty(64, dtype=np.int64)
-    lefts = np.empty(64)
-    done = np.zeros(64, dtype=np.int64)
-    starts[0], sizes[0], depth = 0, a.shape[0], 0
-    result = 0.0
-    while depth >= 0:
-        n = sizes[depth]
-        if n <= 128:
-            result = _pairwise_leaf(a, starts[depth], n)
-            depth -= 1
-        else:
-            half = n // 2
-            half -= half % 8
-            if done[depth] == 0:  # sum the left half first
-                done[depth] = 1
-                starts[depth + 1], sizes[depth + 1], done[depth + 1] = starts[depth], half, 0
-                depth += 1
-                continue
-            if done[depth] == 1:  # left done: keep it, sum the right half
-                lefts[depth] = result
-                done[depth] = 2
-                starts[depth + 1] = starts[depth] + half
-                sizes[depth + 1], done[depth + 1] = n - half, 0
-                depth += 1
-                continue
-            result = lefts[depth] + result
-            depth -= 1
-    return result
-
-
-@_compile
-def _add_reduce(a):
-    """``np.add.reduce(a)`` of a contiguous run."""
-    return 0.0 + _pairwise(a)
-
-
-# --------------------------------------------------------------------------------------
 # Deskew
 # --------------------------------------------------------------------------------------
 
@@ -158,36 +48,42 @@ def _add_reduce(a):
 def _deskew_one(x, out):
     """Deskew one C-contiguous float64 (h, w) image into ``out`` (see ``deskew``)."""
     height, width = x.shape
-    rows, cols = np.empty(height), np.empty(width)
-    for c in range(width):
-        cols[c] = c
     row_mass = np.empty(height)  # sum_c I[r, c]
     row_cmass = np.empty(height)  # sum_c c I[r, c]
+    total = 0.0
     for r in range(height):
-        rows[r] = r
-        row_mass[r] = _einsum_sum(x[r])
-        row_cmass[r] = _einsum_dot(x[r], cols)
-    total = _einsum_sum(row_mass)
+        mass = 0.0
+        cmass = 0.0
+        for c in range(width):
+            mass += x[r, c]
+            cmass += c * x[r, c]
+        row_mass[r] = mass
+        row_cmass[r] = cmass
+        total += mass
     if total == 0:  # blank: unchanged
         for r in range(height):
             for c in range(width):
                 out[r, c] = x[r, c]
         return
-    r0 = _einsum_dot(row_mass, rows) / total
-    c0 = _einsum_sum(row_cmass) / total
-    dr, weighted, centred = np.empty(height), np.empty(height), np.empty(height)
+    r_sum = 0.0
+    c_sum = 0.0
     for r in range(height):
-        dr[r] = rows[r] - r0
-        weighted[r] = row_mass[r] * dr[r]
-        centred[r] = row_cmass[r] - c0 * row_mass[r]
-    mu02 = _einsum_dot(weighted, dr)
-    mu11 = _einsum_dot(dr, centred)
+        r_sum += r * row_mass[r]
+        c_sum += row_cmass[r]
+    r0 = r_sum / total
+    c0 = c_sum / total
+    mu02 = 0.0  # sum (r - r0)^2 I
+    mu11 = 0.0  # sum (r - r0) (c - c0) I
+    for r in range(height):
+        dr = r - r0
+        mu02 += row_mass[r] * dr * dr
+        mu11 += dr * (row_cmass[r] - c0 * row_mass[r])
     alpha = mu11 / mu02 if mu02 > 1e-12 * total else 0.0  # ink in one row: unchanged
     offset = -alpha * r0
     for r in range(height):
         # scipy samples output (r, c) at input column (r * alpha + offset) + c
-        shift = rows[r] * alpha + offset
-        k = math.floor(shift)
+        shift = r * alpha + offset
+        k = float(math.floor(shift))
         f = shift - k
         if f >= 1.0:  # shift = -tiny gives f == 1.0 after rounding
             k += 1.0
@@ -269,12 +165,12 @@ def _hog_one(x, cell, block, block_norm, table, bounds, out):
     l1 = block_norm == L1 or block_norm == L1_SQRT
     for i in range(n_cell_rows):
         for j in range(n_cell_cols):
+            cell_sum = 0.0  # of the bins (L1 norms) or of their squares (L2 norms)
             for o in range(orientations):
-                hist[i, j, o] = sums[i, j, o] / area
-            if l1:
-                cell_sums[i, j] = _add_reduce(hist[i, j])
-            else:
-                cell_sums[i, j] = _einsum_dot(hist[i, j], hist[i, j])
+                v = sums[i, j, o] / area
+                hist[i, j, o] = v
+                cell_sum += v if l1 else v * v
+            cell_sums[i, j] = cell_sum
 
     n_values = block[0] * block[1] * orientations
     values = np.empty(n_values)
@@ -293,9 +189,12 @@ def _hog_one(x, cell, block, block_norm, table, bounds, out):
             if block_norm == L2_HYS:
                 # min(v / norm, 0.2) / norm2 computed as min(v, 0.2 norm) / (norm norm2)
                 clip = 0.2 * norm
+                clipped = 0.0  # sum of the clipped values' squares
                 for p in range(n_values):
-                    values[p] = min(values[p], clip)
-                norm *= math.sqrt(_einsum_dot(values, values) / (norm * norm) + _EPS2)
+                    v = min(values[p], clip)
+                    values[p] = v
+                    clipped += v * v
+                norm *= math.sqrt(clipped / (norm * norm) + _EPS2)
             scale = 1.0 / norm
             for p in range(n_values):
                 v = values[p] * scale

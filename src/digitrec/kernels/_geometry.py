@@ -2,7 +2,8 @@
 and ``shift`` (``order=1``, ``mode="constant"``) image by image.
 
 ``deskew`` runs a compiled loop (:mod:`digitrec.kernels._compiled`) that computes the
-moments of :func:`_moments` in the same order; ``center`` is numpy, chunk by chunk.
+moments of :func:`_moments` with plain sums (equal to rounding); ``center`` is numpy,
+chunk by chunk.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def _moments(x: np.ndarray):
 
     Every reduction runs along the last axis of one image's data, so an image's moments
     are bitwise the same whatever batch it is in (checked in the tests); ``center`` and the
-    per-image references share this function (``deskew``'s compiled loop sums in the same
-    order), hence use identical parameters.
+    per-image references share this function, hence use identical parameters
+    (``deskew``'s compiled loop computes the same moments, equal to rounding).
     """
     _, height, width = x.shape
     rows = np.arange(height, dtype=np.float64)
@@ -121,7 +122,7 @@ def deskew(images) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_images, height, width), float64
-        Equal to ``deskew_reference`` image by image (to ~1e-15).
+        Equal to ``deskew_reference`` image by image (to ~1e-14).
     """
     from digitrec.kernels._compiled import _deskew_into  # imports numba
 
