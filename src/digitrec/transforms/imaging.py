@@ -98,7 +98,9 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     Returns float64 of ``spec.shape`` in [0, ``spec.max_value``] (whole levels, ink bright):
 
     0. A noisy picture (pixel noise above ``NOISY``, estimated robustly) is smoothed by a
-       Gaussian of ``SMOOTHING`` pixels; a clean one is left as it is.
+       Gaussian of ``SMOOTHING`` pixels; a clean one is left as it is. So is a picture
+       smaller than ``spec.canvas`` (an 8x8 digit), in this step and the lines' one:
+       it has too few pixels to tell noise and lines from strokes.
     1. Otsu's threshold splits ink from paper; the paper is whichever side the border's
        median falls on, so dark-on-light is inverted.
     2. Ink = pixels further from the paper's median than the paper's own spread (noise,
@@ -118,7 +120,8 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     Raises :class:`ImageError` when no ink stands out of the paper.
     """
     img = _as_grey(grey)
-    if _noise_sigma(img) > NOISY:
+    roomy = min(img.shape) >= spec.canvas  # else too few pixels to tell noise or lines
+    if roomy and _noise_sigma(img) > NOISY:
         img = _smooth(img)
     q = (img * 255 + 0.5).astype(np.uint8)  # 8-bit levels for the statistics (np.rint is slow)
     hist = np.bincount(q.ravel(), minlength=256)
@@ -141,9 +144,8 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     low = min(paper + max(spread, 2), t)
 
     weak = q > low
-    weak &= ~_ruled_lines(weak)
-    if not weak.any():
-        raise ImageError("no ink found: only lines across the whole picture")
+    if roomy:
+        weak &= ~_ruled_lines(weak)
     mask = _ink_mask(weak, q > t)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
