@@ -418,6 +418,8 @@ def _one_of(registry: Registry[Any], declared: FieldInfo, description: str) -> F
 
 
 def _set_fields(model: type[Section], fields: dict[str, FieldInfo]) -> None:
+    # pydantic builds a model's validator from __pydantic_fields__ (model_rebuild reads
+    # it); replacing it in place keeps the class, so every reference to it sees the change
     model.__pydantic_fields__ = fields
     model.model_rebuild(force=True)
 

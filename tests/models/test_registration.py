@@ -46,9 +46,7 @@ def parameters_page():
 
 
 @pytest.mark.filterwarnings("ignore:self.within_class_std_dev_")
-def test_a_registered_classifier_is_validated_trained_and_documented(
-    small_digits, parameters_page
-):
+def test_a_registered_classifier_is_validated_trained_and_documented(small_digits, parameters_page):
     x_train, y_train, x_test, y_test = small_digits
     page = parameters_page()
     with CLASSIFIERS.registered(TOY):
@@ -84,7 +82,7 @@ def test_a_registered_classifier_is_validated_trained_and_documented(
     assert "toy_centroid" not in CLASSIFIERS
     assert "toy_centroid" not in TrainParams.model_fields
     assert "toy_centroid" not in Params().train.model_dump()
-    with pytest.raises(ParamsError, match="train.model = 'toy_centroid': input should be"):
+    with pytest.raises(ParamsError, match=r"train\.model = 'toy_centroid': input should be"):
         params.validate(raw)
     assert parameters_page() == page
 
