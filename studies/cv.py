@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
-from digitrec.imagespec import SPECS
 from digitrec.pipeline import fit_pipeline
+from digitrec.registry import DATASETS
 
 # Where the parts of optdigits.tra start (see the module docstring).
 OPTDIGITS_PARTS = (0, 1930, 2878)
@@ -88,7 +88,7 @@ def main() -> None:
     scores, errors = [], 0
     with threadpool_limits(limits=1):
         for train, test in splits:
-            model = fit_pipeline(p, SPECS[data.name], x[train], y[train])
+            model = fit_pipeline(p, DATASETS[data.name].spec, x[train], y[train])
             wrong = int(np.count_nonzero(model.predict(x[test]) != y[test]))
             scores.append(1 - wrong / len(test))
             errors += wrong

@@ -32,8 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
-from digitrec.imagespec import SPECS
 from digitrec.pipeline import fit_pipeline
+from digitrec.registry import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
 _CROSS = ndimage.generate_binary_structure(2, 1)  # 3x3 cross: one-pixel stroke change
@@ -155,7 +155,7 @@ def main() -> None:
 
     with threadpool_limits(limits=args.threads):
         start = time.perf_counter()
-        model = fit_pipeline(p, SPECS["mnist"], x[: args.fit], y[: args.fit])
+        model = fit_pipeline(p, DATASETS["mnist"].spec, x[: args.fit], y[: args.fit])
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
         errors = int(np.count_nonzero(model.predict(x_val) != y_val))

@@ -28,8 +28,8 @@ from threadpoolctl import threadpool_limits
 from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
 from digitrec.evaluation.robustness import REFUSED, corrupt
-from digitrec.imagespec import SPECS
 from digitrec.pipeline import fit_pipeline
+from digitrec.registry import DATASETS
 from digitrec.transforms.imaging import ImageError, normalize
 
 FILTERS = {
@@ -70,7 +70,7 @@ def main() -> None:
         limit=p.fetch.limit,
         mirrors=p.fetch.mirrors,
     )
-    x, y, spec = data.train_images, data.train_labels, SPECS[data.name]
+    x, y, spec = data.train_images, data.train_labels, DATASETS[data.name].spec
     severities = p.robustness.corruptions.selected()
     accuracy: dict[str, dict[str, list[float]]] = {f: {} for f in FILTERS}
     splits = StratifiedKFold(args.folds, shuffle=True, random_state=p.seed).split(x, y)

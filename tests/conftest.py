@@ -111,7 +111,7 @@ def dataset_files() -> Path:
     """
     from digitrec.data.download import default_cache_dir, fetch_file
     from digitrec.data.errors import FetchError
-    from digitrec.data.sources import SOURCES
+    from digitrec.registry import DATASETS
 
     given = os.environ.get(TEST_DATA_ENV, "").strip()
     if given:
@@ -121,7 +121,7 @@ def dataset_files() -> Path:
     else:
         mirror = None  # each dataset's built-in public mirrors
     cache = default_cache_dir()
-    for source in SOURCES.values():
+    for source in filter(None, (d.files() for d in DATASETS.values())):
         for remote in source.files:
             mirrors = [mirror] if mirror else list(source.mirrors)
             try:

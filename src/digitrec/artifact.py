@@ -49,7 +49,7 @@ DEFAULT_NAME = "model"
 PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
 
 # Types skops does not trust by default that digitrec pipelines contain (every model in
-# digitrec.models.registry.MODELS, with and without DigitDetector, deskew, centring, PCA and
+# digitrec.params.CLASSIFIERS, with and without DigitDetector, deskew, centring, PCA and
 # standardisation: tests/serve/test_artifact.py saves and loads each). Reviewed: our own
 # estimators hold only numbers, arrays and ImageSpecs; the scikit-learn ones are fitted
 # state (trees, KD/ball trees, distance metrics, calibrators, the MLP's optimiser).

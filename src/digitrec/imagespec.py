@@ -39,5 +39,3 @@ class ImageSpec:
 
 DIGITS = ImageSpec(shape=(8, 8), max_value=16, canvas=32, box=32, binary=True, center="box")
 MNIST = ImageSpec(shape=(28, 28), max_value=255, canvas=28, box=20, binary=False, center="mass")
-
-SPECS: dict[str, ImageSpec] = {"digits": DIGITS, "optdigits": DIGITS, "mnist": MNIST}

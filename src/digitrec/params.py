@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -21,8 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from digitrec.errors import UserError
+from digitrec.registry import DATASETS, ClassifierEntry, Registry
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -41,11 +43,7 @@ MAX_INT = 2**63 - 1  # larger integers overflow the C integers of numpy and scik
 
 # --------------------------------------------------------------------------- fetch
 class FetchParams(Section):
-    dataset: Literal["digits", "mnist", "optdigits"] = Field(
-        "digits",
-        description="digits: scikit-learn's bundled 8x8 digits (no network); mnist: 28x28, "
-        "60,000/10,000; optdigits: UCI's 8x8, 3,823/1,797 from other writers",
-    )
+    dataset: str = "digits"  # one of digitrec.registry.DATASETS, described by them
     test_size: float = Field(
         0.2, gt=0, lt=1, description="digits only: stratified held-out fraction"
     )
@@ -235,26 +233,41 @@ class MlpParams(Section):
     n_iter_no_change: int = Field(10, ge=1, description=_NO_CHANGE)
 
 
-ModelName = Literal[
-    "svc", "linear_svc", "logreg", "knn", "random_forest", "extra_trees", "hist_gb", "mlp"
-]
+# ----------------------------------------------------------------- the classifiers
+CLASSIFIERS: Registry[ClassifierEntry] = Registry("classifier")
+"""Every classifier ``train.model`` accepts, in the order docs/parameters.md lists them: its
+name, the params model of its section ``train.<name>`` and its builder. A classifier is a
+params model above and one entry here (or ``CLASSIFIERS.register(...)`` at run time)."""
+
+_BUILDERS = "digitrec.models.registry"  # the builders import scikit-learn: named, not imported
+for _entry in (
+    ClassifierEntry("svc", SvcParams, f"{_BUILDERS}:build_svc"),
+    ClassifierEntry("linear_svc", LinearSvcParams, f"{_BUILDERS}:build_linear_svc"),
+    ClassifierEntry("logreg", LogregParams, f"{_BUILDERS}:build_logreg"),
+    ClassifierEntry("knn", KnnParams, f"{_BUILDERS}:build_knn"),
+    ClassifierEntry("random_forest", ForestParams, f"{_BUILDERS}:build_random_forest"),
+    ClassifierEntry("extra_trees", ForestParams, f"{_BUILDERS}:build_extra_trees"),
+    ClassifierEntry("hist_gb", HistGbParams, f"{_BUILDERS}:build_hist_gb"),
+    ClassifierEntry("mlp", MlpParams, f"{_BUILDERS}:build_mlp"),
+):
+    CLASSIFIERS.register(_entry)
 
 
 class TrainParams(Section):
-    model: ModelName = Field(
+    """``model`` is one of the names in :data:`CLASSIFIERS`; each classifier's
+    hyperparameters are the section of its name (one field per entry, added by
+    ``_sync_schema``)."""
+
+    model: str = Field(
         "svc", description="the classifier; its hyperparameters are in the section of its name"
     )
     positive_digit: int | None = Field(
         None, ge=0, le=9, description="train a one-vs-rest detector for this digit"
     )
-    svc: SvcParams = SvcParams()
-    linear_svc: LinearSvcParams = LinearSvcParams()
-    logreg: LogregParams = LogregParams()
-    knn: KnnParams = KnnParams()
-    random_forest: ForestParams = ForestParams()
-    extra_trees: ForestParams = ForestParams()
-    hist_gb: HistGbParams = HistGbParams()
-    mlp: MlpParams = MlpParams()
+
+    if TYPE_CHECKING:  # the classifiers' sections (train.svc, train.knn, ...)
+
+        def __getattr__(self, name: str) -> Any: ...
 
     @property
     def model_params(self) -> Section:
@@ -379,14 +392,59 @@ class Params(Section):
     seed: int = Field(
         42, ge=0, lt=2**32, description="every random state: the digits split, PCA, the models"
     )
-    fetch: FetchParams = FetchParams()
+    # factories: the registries may change these two sections' fields (_sync_schema)
+    fetch: FetchParams = Field(default_factory=FetchParams)
     preprocess: PreprocessParams = PreprocessParams()
     featurize: FeaturizeParams = FeaturizeParams()
-    train: TrainParams = TrainParams()
+    train: TrainParams = Field(default_factory=TrainParams)
     evaluate: EvaluateParams = EvaluateParams()
     search: SearchParams = SearchParams()
     compute: ComputeParams = ComputeParams()
     robustness: RobustnessParams = RobustnessParams()
+
+
+# ------------------------------------------------------------ schema from the registries
+# The fields as declared: the registries restrict fetch.dataset and train.model to their
+# names and add train's sections after model and positive_digit.
+_DECLARED = {model: dict(model.model_fields) for model in (FetchParams, TrainParams)}
+
+
+def _one_of(registry: Registry[Any], declared: FieldInfo, description: str) -> FieldInfo:
+    """``declared`` (its default), accepting exactly the names in ``registry``."""
+    names: Any = Literal[tuple(registry)]
+    return FieldInfo.from_annotated_attribute(
+        names, Field(declared.default, description=description)
+    )
+
+
+def _set_fields(model: type[Section], fields: dict[str, FieldInfo]) -> None:
+    # pydantic builds a model's validator from __pydantic_fields__ (model_rebuild reads
+    # it); replacing it in place keeps the class, so every reference to it sees the change
+    model.__pydantic_fields__ = fields
+    model.model_rebuild(force=True)
+
+
+def _sync_schema() -> None:
+    """Rebuild the schema from the registries: ``fetch.dataset`` accepts the names in
+    :data:`~digitrec.registry.DATASETS`, ``train.model`` those in :data:`CLASSIFIERS`, and
+    ``train`` has one section per classifier (its params model, with its defaults).
+    Runs at import and after every registration; each class keeps its identity, so
+    ``TrainParams`` imported anywhere is the current schema."""
+    fetch, train = _DECLARED[FetchParams], _DECLARED[TrainParams]
+    datasets = "; ".join(f"{d.name}: {d.description}" for d in DATASETS.values())
+    _set_fields(FetchParams, {**fetch, "dataset": _one_of(DATASETS, fetch["dataset"], datasets)})
+    model = _one_of(CLASSIFIERS, train["model"], train["model"].description or "")
+    sections = {
+        c.name: FieldInfo.from_annotated_attribute(c.params, Field(default_factory=c.params))
+        for c in CLASSIFIERS.values()
+    }
+    _set_fields(TrainParams, {**train, "model": model, **sections})
+    Params.model_rebuild(force=True)
+
+
+_sync_schema()
+CLASSIFIERS.watch(_sync_schema)
+DATASETS.watch(_sync_schema)
 
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {

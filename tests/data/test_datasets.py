@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
 
 from digitrec.data import DATASETS, Dataset, FetchError, load_dataset
+from digitrec.params import FetchParams
+from digitrec.registry import resolve
 
 
 def assert_same(a: Dataset, b: Dataset) -> None:
@@ -137,3 +140,12 @@ def test_dataset_checks_its_arrays() -> None:
         Dataset("x", images, labels[:2], images, labels)
     with pytest.raises(TypeError, match="must be uint8"):
         Dataset("x", images.astype(float), labels, images, labels)
+
+
+def test_every_registered_dataset_names_a_loader_and_its_own_source() -> None:
+    assert get_args(FetchParams.model_fields["dataset"].annotation) == tuple(DATASETS)
+    for name, entry in DATASETS.items():
+        assert callable(resolve(entry.loader)), name
+        source = entry.files()
+        assert source is None or source.name == name
+        assert source is None or all(f.dataset == name for f in source.files)

@@ -9,12 +9,14 @@ import pytest
 from digitrec.data import (
     MNIST_SOURCE,
     OPTDIGITS_SOURCE,
-    SOURCES,
     FetchError,
     default_cache_dir,
     fetch_file,
     resolve_mirrors,
 )
+from digitrec.registry import DATASETS
+
+SOURCES = {name: d.files() for name, d in DATASETS.items() if d.source is not None}
 
 LABELS = MNIST_SOURCE.file("t10k-labels-idx1-ubyte.gz")  # 4,542 bytes
 

@@ -27,8 +27,8 @@ from digitrec.artifact import (
 )
 from digitrec.imagespec import DIGITS
 from digitrec.io import save_joblib
-from digitrec.models.registry import MODELS, build_classifier
-from digitrec.params import Params
+from digitrec.models.registry import build_classifier
+from digitrec.params import CLASSIFIERS, Params
 from digitrec.pipeline import assemble, build_featurizer, build_preprocessor
 from digitrec.transforms.preprocessing import ImageScaler
 
@@ -229,7 +229,7 @@ def test_a_directory_holds_model_skops(tmp_path, trained):
 
 
 VARIANTS = [
-    *({"train": {"model": name}} for name in MODELS),
+    *({"train": {"model": name}} for name in CLASSIFIERS),
     {"train": {"model": "logreg", "positive_digit": 3}},
     {"train": {"model": "svc", "svc": {"calibrate": False}, "positive_digit": 7}},
     {"train": {"model": "knn", "knn": {"p": 1}}, "featurize": {"pca": {"n_components": 10}}},

@@ -8,7 +8,6 @@ from digitrec.data.optdigits import read_optdigits
 from digitrec.data.sources import (
     MNIST_SOURCE,
     OPTDIGITS_SOURCE,
-    SOURCES,
     DatasetSource,
     RemoteFile,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "DATASETS",
     "MNIST_SOURCE",
     "OPTDIGITS_SOURCE",
-    "SOURCES",
     "DataFormatError",
     "Dataset",
     "DatasetSource",

@@ -14,10 +14,9 @@ from digitrec.data.errors import DataFormatError
 from digitrec.data.idx import read_idx_gz
 from digitrec.data.optdigits import read_optdigits
 from digitrec.data.sources import MNIST_SOURCE, OPTDIGITS_SOURCE, DatasetSource
+from digitrec.registry import DATASETS
 
 __all__ = ["DATASETS", "Dataset", "load_dataset"]
-
-DATASETS: tuple[str, ...] = ("digits", "mnist", "optdigits")
 
 _Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -77,7 +76,8 @@ def load_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> Dataset:
-    """Load dataset ``name``; the same arguments always give identical arrays.
+    """Load dataset ``name`` (one of :data:`digitrec.registry.DATASETS`, by its loader);
+    the same arguments always give identical arrays.
 
     ``digits`` is scikit-learn's bundled copy of optdigits' test set, split with a
     stratified ``train_test_split(test_size=test_size, random_state=seed)``. ``mnist``
@@ -92,22 +92,29 @@ def load_dataset(
         raise ValueError(f"Unknown dataset {name!r}; expected one of {allowed}.")
     if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 0:
         raise ValueError(f"limit must be a non-negative integer (0 for all), got {limit!r}.")
-    if name == "digits":
-        split = _load_digits(test_size, seed)
-    else:
-        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        loader = _load_mnist if name == "mnist" else _load_optdigits
-        split = loader(mirrors, cache, progress)
+    split = DATASETS[name].load(
+        test_size=test_size, seed=seed, mirrors=mirrors, cache_dir=cache_dir, progress=progress
+    )
     n = int(limit) or None
     arrays = (np.array(a[:n], dtype=np.uint8, order="C") for a in split)
     return Dataset(name, *arrays)
 
 
-def _load_digits(test_size: float, seed: int) -> _Split:
-    from sklearn.datasets import load_digits
+# The loaders digitrec.registry.DATASETS names, all called as (test_size, seed, mirrors,
+# cache_dir, progress) -> (train_images, train_labels, test_images, test_labels).
+def load_digits(
+    test_size: float,
+    seed: int,
+    mirrors: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> _Split:
+    """scikit-learn's bundled digits, split with a stratified ``train_test_split`` (no
+    download: ``mirrors``, ``cache_dir`` and ``progress`` unused)."""
+    from sklearn.datasets import load_digits as bundled_digits
     from sklearn.model_selection import train_test_split
 
-    bunch = load_digits()
+    bunch = bundled_digits()
     images = bunch.images.astype(np.uint8)
     labels = bunch.target.astype(np.uint8)
     train_x, test_x, train_y, test_y = train_test_split(
@@ -117,14 +124,25 @@ def _load_digits(test_size: float, seed: int) -> _Split:
 
 
 def _fetch(
-    source: DatasetSource, mirrors: Sequence[str], cache: Path, progress: bool
+    source: DatasetSource,
+    mirrors: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
 ) -> dict[str, Path]:
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     chosen = resolve_mirrors(mirrors, source.mirrors)
     return {f.name: fetch_file(f, chosen, cache, progress=progress) for f in source.files}
 
 
-def _load_mnist(mirrors: Sequence[str], cache: Path, progress: bool) -> _Split:
-    paths = _fetch(MNIST_SOURCE, mirrors, cache, progress)
+def load_mnist(
+    test_size: float,
+    seed: int,
+    mirrors: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> _Split:
+    """MNIST's official 60,000/10,000 split (``test_size`` and ``seed`` unused)."""
+    paths = _fetch(MNIST_SOURCE, mirrors, cache_dir, progress)
     out = []
     for prefix in ("train", "t10k"):
         images_path = paths[f"{prefix}-images-idx3-ubyte.gz"]
@@ -145,8 +163,15 @@ def _load_mnist(mirrors: Sequence[str], cache: Path, progress: bool) -> _Split:
     return out[0], out[1], out[2], out[3]
 
 
-def _load_optdigits(mirrors: Sequence[str], cache: Path, progress: bool) -> _Split:
-    paths = _fetch(OPTDIGITS_SOURCE, mirrors, cache, progress)
+def load_optdigits(
+    test_size: float,
+    seed: int,
+    mirrors: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> _Split:
+    """optdigits' official 3,823/1,797 split (``test_size`` and ``seed`` unused)."""
+    paths = _fetch(OPTDIGITS_SOURCE, mirrors, cache_dir, progress)
     out: list[np.ndarray] = []
     for name in ("optdigits.tra", "optdigits.tes"):
         try:

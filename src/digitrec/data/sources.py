@@ -1,4 +1,5 @@
-"""Canonical remote files (with their size and sha256) and default public mirrors."""
+"""Canonical remote files (with their size and sha256) and default public mirrors; each
+dataset's entry in :data:`digitrec.registry.DATASETS` names its source here."""
 
 from __future__ import annotations
 
@@ -84,5 +85,3 @@ OPTDIGITS_SOURCE = DatasetSource(
     ),
     mirrors=("https://archive.ics.uci.edu/ml/machine-learning-databases/optdigits/",),
 )
-
-SOURCES: dict[str, DatasetSource] = {s.name: s for s in (MNIST_SOURCE, OPTDIGITS_SOURCE)}

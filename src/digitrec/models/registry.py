@@ -1,8 +1,10 @@
-"""The classifiers a pipeline can end with, by name, built from their validated params."""
+"""Build and fit the classifier a pipeline ends with, from its validated params.
+
+The classifiers are listed in :data:`digitrec.params.CLASSIFIERS`; the builders of the
+built-in ones are the ``build_*`` functions here (named there, imported only to build).
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -21,10 +23,10 @@ from sklearn.utils.validation import check_is_fitted
 from digitrec.models.calibration import BatchedCalibratedClassifierCV
 from digitrec.models.svm import BatchedSVC
 from digitrec.models.virtual import fit_with_virtual_svs
-from digitrec.params import TrainParams
+from digitrec.params import CLASSIFIERS, TrainParams
 
 
-def _svc(p, seed):
+def build_svc(p, seed):
     # libsvm's fit; predictions from batched matrix products (identical, much faster)
     svc = BatchedSVC(C=p.C, kernel=p.kernel, gamma=p.gamma, degree=p.degree, coef0=p.coef0)
     if not p.calibrate:
@@ -34,15 +36,15 @@ def _svc(p, seed):
     return BatchedCalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False)
 
 
-def _linear_svc(p, seed):
+def build_linear_svc(p, seed):
     return LinearSVC(C=p.C, max_iter=p.max_iter, random_state=seed)
 
 
-def _logreg(p, seed):
+def build_logreg(p, seed):
     return LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed)
 
 
-def _knn(p, seed):
+def build_knn(p, seed):
     return KNeighborsClassifier(n_neighbors=p.n_neighbors, weights=p.weights, p=p.p)
 
 
@@ -60,7 +62,7 @@ def _forest(cls):
     return build
 
 
-def _hist_gb(p, seed):
+def build_hist_gb(p, seed):
     return HistGradientBoostingClassifier(
         max_iter=p.max_iter,
         learning_rate=p.learning_rate,
@@ -73,7 +75,7 @@ def _hist_gb(p, seed):
     )
 
 
-def _mlp(p, seed):
+def build_mlp(p, seed):
     return MLPClassifier(
         hidden_layer_sizes=tuple(p.hidden_layer_sizes),
         alpha=p.alpha,
@@ -87,16 +89,8 @@ def _mlp(p, seed):
     )
 
 
-MODELS: dict[str, Callable[..., BaseEstimator]] = {
-    "svc": _svc,
-    "linear_svc": _linear_svc,
-    "logreg": _logreg,
-    "knn": _knn,
-    "random_forest": _forest(RandomForestClassifier),
-    "extra_trees": _forest(ExtraTreesClassifier),
-    "hist_gb": _hist_gb,
-    "mlp": _mlp,
-}
+build_random_forest = _forest(RandomForestClassifier)
+build_extra_trees = _forest(ExtraTreesClassifier)
 
 
 def _wrapped_has(attr: str):
@@ -147,7 +141,7 @@ class DigitDetector(ClassifierMixin, BaseEstimator):
 
 def build_classifier(params: TrainParams, seed: int) -> BaseEstimator:
     """The unfitted classifier ``params`` describe; every random state comes from ``seed``."""
-    classifier = MODELS[params.model](params.model_params, seed)
+    classifier = CLASSIFIERS[params.model].build(params.model_params, seed)
     if params.positive_digit is not None:
         classifier = DigitDetector(classifier, params.positive_digit)
     return classifier

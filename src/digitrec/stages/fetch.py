@@ -2,7 +2,7 @@
 
 from digitrec import fits, io, params, paths
 from digitrec.data.datasets import load_dataset
-from digitrec.imagespec import SPECS
+from digitrec.registry import DATASETS
 from digitrec.stages import run
 
 
@@ -12,7 +12,7 @@ def main() -> None:
     full = load_dataset(f.dataset, test_size=f.test_size, seed=p.seed, mirrors=f.mirrors)
     fits.require(fits.limit_problems(full.train_labels, full.test_labels, f.limit))
     data = full.head(f.limit)
-    spec = SPECS[data.name]
+    spec = DATASETS[data.name].spec
     with io.new_directory(paths.RAW) as out:
         io.write_arrays(
             out,

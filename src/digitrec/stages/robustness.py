@@ -4,7 +4,7 @@ pictures); writes metrics/robustness.json and plots/robustness/."""
 
 from digitrec import artifact, io, params, paths
 from digitrec.evaluation import plots, robustness
-from digitrec.imagespec import SPECS
+from digitrec.registry import DATASETS
 from digitrec.stages import run
 
 
@@ -15,7 +15,7 @@ def main() -> None:
     images, labels = io.load_arrays(paths.RAW, "test_images", "test_labels")
     if r.n_images:
         images, labels = images[: r.n_images], labels[: r.n_images]
-    spec = SPECS[info["dataset"]]
+    spec = DATASETS[info["dataset"]].spec
     model = artifact.load_model(paths.MODEL)
     metrics, conditions = robustness.measure(
         model, images, labels, spec, r.corruptions.selected(), p.seed

@@ -9,7 +9,7 @@ fit times and the command that applies the best. It suggests params and changes 
 import sys
 
 from digitrec import compute, fits, io, params, paths, search
-from digitrec.imagespec import SPECS
+from digitrec.registry import DATASETS
 from digitrec.stages import run
 
 
@@ -20,7 +20,7 @@ def main() -> None:
     images, labels = search.training_subset(images, labels, p.search.max_samples, p.seed)
     fits.require(fits.search_problems(p.search, labels))
     with compute.backend(p.compute) as n_jobs:
-        fitted = search.build_search(p, SPECS[info["dataset"]], n_jobs).fit(images, labels)
+        fitted = search.build_search(p, DATASETS[info["dataset"]].spec, n_jobs).fit(images, labels)
     best = search.summary(fitted, len(labels))
     io.write_json(paths.METRICS / "search.json", best)
     with io.new_directory(paths.PLOTS / "search") as out:
