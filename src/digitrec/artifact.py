@@ -58,6 +58,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "digitrec.pipeline.DigitPipeline",
         "digitrec.imagespec.ImageSpec",
         "digitrec.transforms.preprocessing.ImageScaler",
+        "digitrec.transforms.preprocessing.Clean",
         "digitrec.transforms.preprocessing.Deskew",
         "digitrec.transforms.preprocessing.Center",
         "digitrec.models.registry.DigitDetector",

@@ -57,6 +57,12 @@ class FetchParams(Section):
 
 # ---------------------------------------------------------------------- preprocess
 class PreprocessParams(Section):
+    clean: bool = Field(
+        True,
+        description="smooth noisy images and erase lines from edge to edge (scanner streaks, "
+        "ruled paper) before the model; clean images pass unchanged, and 8x8 images, too "
+        "small to tell noise or lines from strokes, are left out (no step)",
+    )
     deskew: bool = Field(False, description="shear each digit upright by its image moments")
     center: bool = Field(False, description="move each digit's centre of mass to the centre")
 

@@ -18,6 +18,7 @@ from digitrec.imagespec import ImageSpec
 from digitrec.models.registry import fit_classifier
 from digitrec.params import FeaturizeParams, Params, PreprocessParams
 from digitrec.sklearn_compat import final_step, pipeline_transforms
+from digitrec.transforms.cleaning import roomy
 from digitrec.transforms.features import (
     PCA,
     GradientDirections,
@@ -25,7 +26,7 @@ from digitrec.transforms.features import (
     Pixels,
     SequentialFeatureUnion,
 )
-from digitrec.transforms.preprocessing import Center, Deskew, ImageScaler
+from digitrec.transforms.preprocessing import Center, Clean, Deskew, ImageScaler
 
 
 class DigitPipeline(Pipeline):
@@ -83,6 +84,8 @@ def _has_fitted_state(estimator) -> bool:
 def build_preprocessor(spec: ImageSpec, params: PreprocessParams) -> Pipeline:
     """Raw images in ``spec``'s format -> cleaned images with intensities in [0, 1]."""
     steps: list[tuple[str, BaseEstimator]] = [("scale", ImageScaler(spec))]
+    if params.clean and roomy(spec.shape, spec):
+        steps.append(("clean", Clean()))
     if params.deskew:
         steps.append(("deskew", Deskew()))
     if params.center:

@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.svm import SVC
 
 from digitrec.imagespec import DIGITS, MNIST, ImageSpec
-from digitrec.transforms import imaging
+from digitrec.transforms import cleaning, imaging
 from digitrec.transforms.imaging import ImageError, iter_image_paths, load_image, normalize
 
 
@@ -201,14 +201,6 @@ def test_wide_digit_keeps_its_aspect_ratio():
 # -- noise and lines across the picture --------------------------------------------------
 
 
-def test_noise_estimate():
-    rng = np.random.default_rng(5)
-    for sigma in (0.02, 0.1, 0.2):
-        flat = 0.5 + rng.normal(0, sigma, (200, 200))
-        assert imaging._noise_sigma(flat) == pytest.approx(sigma, rel=0.1)
-    assert imaging._noise_sigma(thin_one()) == 0.0  # flat paper, sharp strokes: no noise
-
-
 def test_noisy_mnist_images_are_smoothed_first(mnist_images):
     """Gaussian noise of a third of the range (an MNIST-C corruption): unsmoothed, the
     noise is taken for ink and the digit shrinks into a noisy square (correlation 0.38)."""
@@ -261,7 +253,7 @@ def test_tightly_cropped_strokes_are_kept(shape, monkeypatch):
             c = 55 - r // 2
             grey[r, c - 4 : c + 4] = 0
     out = normalize(grey, MNIST)
-    monkeypatch.setattr(imaging, "_ruled_lines", np.zeros_like)
+    monkeypatch.setattr(cleaning, "ruled_lines", np.zeros_like)
     np.testing.assert_array_equal(out, normalize(grey, MNIST))
 
 

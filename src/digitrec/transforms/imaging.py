@@ -23,6 +23,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from digitrec.imagespec import ImageSpec
+from digitrec.transforms import cleaning
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm"}
@@ -34,13 +35,9 @@ NOISE_MARGIN = 2.0  # ... and by this many times the paper's spread (noise, JPEG
 # 0.05 at the thinnest) are thickened to PEN, a typical width, so they survive the downscale.
 THIN, PEN = 0.05, 0.1
 MIN_PART = 0.02  # ink blobs smaller than this fraction of the largest one are specks
-NOISY = 0.05  # pictures whose pixel noise (standard deviation, of the full range) exceeds this ...
-SMOOTHING = 1.0  # ... are smoothed first by a Gaussian of this standard deviation, in pixels
-LINE_MARGIN = 0.05  # lines from edge to edge are not ink when the rest is this far from the edges
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
-_LAPLACE = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity, so thin diagonal strokes hold together
 # Ordered-dither thresholds: a 4x4 cell of uniform grey g gets round(16 g) pixels on.
 _BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16
@@ -97,10 +94,9 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     ``grey``: 2-D floats in [0, 1] (clipped), any size, dark-on-light or light-on-dark.
     Returns float64 of ``spec.shape`` in [0, ``spec.max_value``] (whole levels, ink bright):
 
-    0. A noisy picture (pixel noise above ``NOISY``, estimated robustly) is smoothed by a
-       Gaussian of ``SMOOTHING`` pixels; a clean one is left as it is. So is a picture
-       smaller than ``spec.canvas`` (an 8x8 digit), in this step and the lines' one:
-       it has too few pixels to tell noise and lines from strokes.
+    0. A noisy picture is smoothed (:mod:`~digitrec.transforms.cleaning`); a clean one is
+       left as it is. So is a picture smaller than ``spec.canvas`` (an 8x8 digit), here
+       and in the lines' step: it has too few pixels to tell noise and lines from strokes.
     1. Otsu's threshold splits ink from paper; the paper is whichever side the border's
        median falls on, so dark-on-light is inverted.
     2. Ink = pixels further from the paper's median than the paper's own spread (noise,
@@ -120,9 +116,9 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
     Raises :class:`ImageError` when no ink stands out of the paper.
     """
     img = _as_grey(grey)
-    roomy = min(img.shape) >= spec.canvas  # else too few pixels to tell noise or lines
-    if roomy and _noise_sigma(img) > NOISY:
-        img = _smooth(img)
+    roomy = cleaning.roomy(img.shape, spec)
+    if roomy and float(cleaning.noise_sigma(img)) > cleaning.NOISY:
+        img = cleaning.smooth(img)
     q = (img * 255 + 0.5).astype(np.uint8)  # 8-bit levels for the statistics (np.rint is slow)
     hist = np.bincount(q.ravel(), minlength=256)
     if np.count_nonzero(hist) < 2:
@@ -145,7 +141,7 @@ def normalize(grey: np.ndarray, spec: ImageSpec) -> np.ndarray:
 
     weak = q > low
     if roomy:
-        weak &= ~_ruled_lines(weak)
+        weak &= ~cleaning.ruled_lines(weak)
     mask = _ink_mask(weak, q > t)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
@@ -269,56 +265,6 @@ def _ink_mask(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     keep = area >= MIN_PART * area.max()
     keep[0] = False
     return keep.take(labels)
-
-
-def _noise_sigma(img: np.ndarray) -> float:
-    """The standard deviation of a picture's pixel noise, robustly estimated: the median
-    absolute response to a 3x3 kernel that cancels any plane (Immerkaer 1996), in which
-    flat paper and ink give zero and strokes' edges are a minority of pixels."""
-    if min(img.shape) < 3:
-        return 0.0
-    response = ndimage.convolve(img, _LAPLACE, mode="reflect")
-    return float(np.median(np.abs(response))) / (0.6745 * 6.0)
-
-
-def _smooth(img: np.ndarray) -> np.ndarray:
-    return ndimage.gaussian_filter(img, SMOOTHING, mode="nearest")
-
-
-def _ruled_lines(ink: np.ndarray) -> np.ndarray:
-    """Ink in rows or columns that are ink from edge to edge (ruled paper, a form's box,
-    a scanner's streak) while the rest of the ink keeps ``LINE_MARGIN`` of the picture away
-    from both of those edges: the strokes of a tightly cropped digit reach its edges. Where
-    a line crosses a stroke (ink on both sides of it), the stroke is kept."""
-    lines = np.zeros_like(ink)
-    for axis in (0, 1):  # 0: columns, full from top to bottom; 1: rows, full across
-        full = np.asarray(ink.all(axis=axis))
-        if not full.any():
-            continue
-        across = full[None, :] if axis == 0 else full[:, None]
-        rest = ink & ~across
-        reach = np.flatnonzero(rest.any(axis=1 - axis))
-        side = ink.shape[axis]
-        margin = LINE_MARGIN * side
-        if len(reach) == 0 or reach[0] < margin or reach[-1] >= side - margin:
-            continue
-        lines |= np.broadcast_to(across, ink.shape) & ~_bridged(rest, full, axis)
-    return lines
-
-
-def _bridged(rest: np.ndarray, full: np.ndarray, axis: int) -> np.ndarray:
-    """The pixels of each band of ``full`` lines with ``rest`` ink right beside the band on
-    both sides (a stroke the band crosses)."""
-    if axis == 1:
-        return _bridged(rest.T, full, 0).T
-    out = np.zeros_like(rest)
-    padded = np.concatenate([[False], full, [False]])
-    starts = np.flatnonzero(padded[1:-1] & ~padded[:-2])
-    ends = np.flatnonzero(padded[1:-1] & ~padded[2:])
-    for a, b in zip(starts, ends, strict=True):
-        if a > 0 and b + 1 < rest.shape[1]:
-            out[:, a : b + 1] = (rest[:, a - 1] & rest[:, b + 1])[:, None]
-    return out
 
 
 def _stroke_width(mask: np.ndarray) -> float:

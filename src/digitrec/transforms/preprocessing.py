@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from digitrec import kernels
 from digitrec.imagespec import ImageSpec
+from digitrec.transforms import cleaning
 
 
 def as_images(X, shape: tuple[int, int] | None = None, cast: bool = True) -> np.ndarray:
@@ -87,6 +88,17 @@ class ImageScaler(_StatelessImageTransformer):
                 f"got values in [{low:g}, {high:g}]"
             )
         return X
+
+
+class Clean(_StatelessImageTransformer):
+    """Smooth noisy images and erase lines from edge to edge (scanner streaks, ruled paper)
+    with :func:`digitrec.transforms.cleaning.clean`: images in [0, 1], ink bright.
+
+    Clean images pass unchanged, so fitting on them learns what it would without this step.
+    """
+
+    def transform(self, X):
+        return cleaning.clean(self._check(X))
 
 
 class Deskew(_StatelessImageTransformer):
