@@ -30,6 +30,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = "metrics/recipes"
+CLEANING_STUDY = "studies/results/cleaning_validation.json"
 BENCH_RESULTS = "bench/results"
 NOT_RECORDED = "not recorded"
 
@@ -153,6 +154,64 @@ def corruption_error(robustness: dict | None) -> dict[str, str]:
     }
 
 
+def corruption_section(records: list[tuple[Path, dict]]) -> str:
+    """Each corruption's test error (through normalize / on raw arrays) for the README's
+    recipes."""
+    by_name = {r["recipe"]: r for _, r in records}
+    measured = [by_name[n] for n in README_RECIPES if by_name.get(n, {}).get("robustness")]
+    if not measured:
+        return ""
+    columns = {}
+    for r in measured:
+        accuracy = r["robustness"]["accuracy"]
+        columns[f"`{r['recipe']}`"] = {
+            name: f"{100 * (1 - a['normalized']):.1f} / {100 * (1 - a['raw']):.1f}"
+            for name, a in accuracy.items()
+        }
+    df = pd.DataFrame(columns).rename_axis("condition").reset_index()
+    return "\n".join(
+        [
+            "## Error under each corruption",
+            "",
+            "Test error in % through `normalize` / on the raw arrays, per condition of the "
+            "robustness stage (severities in `params.yaml`, `robustness.corruptions`), for "
+            "the recipes the README shows.",
+            "",
+            table(df.fillna("")),
+        ]
+    )
+
+
+def cleaning_section(root: Path, machines: Machines) -> str:
+    """The cleaning settings compared on a validation split of the training images."""
+    path = root / CLEANING_STUDY
+    if not path.is_file():
+        return ""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for setting, result in record["results"].items():
+        row = {"setting": setting}
+        for p in ("normalized", "raw"):
+            row[f"{p}: corruption error"] = f"{100 * result[p]['mean_corruption_error']:.2f} %"
+            row[f"{p}: clean error"] = f"{100 * result[p]['clean_error']:.2f} %"
+        rows.append(row)
+    where = when_where(record, machines)
+    return "\n".join(
+        [
+            "## Cleaning settings, chosen on training images",
+            "",
+            "`digitrec.transforms.cleaning` (noise threshold, Gaussian smoothing in pixels, "
+            "margin of edge-to-edge lines) compared by `python studies/cleaning_validation.py` "
+            f"on {record['validation']} ({record['model']}; overrides: "
+            f"`{' '.join(record['overrides']) or 'none'}`), with the robustness suite of "
+            f"params.yaml. Measured {where['measured']}, commit {where['commit']}, machine "
+            f"{where['machine']}.",
+            "",
+            table(pd.DataFrame(rows)),
+        ]
+    )
+
+
 def results_page(root: Path) -> str:
     records = load_json(root / RECIPES)
     machines = Machines()
@@ -194,6 +253,7 @@ def results_page(root: Path) -> str:
         parts += [table(pd.DataFrame(rows)), "## Commands", "", *commands, ""]
     else:
         parts.append(f"No recipe saved in `{RECIPES}` yet.\n")
+    parts += corruption_section(records), cleaning_section(root, machines)
     parts.append(machines.section())
     return "\n".join(parts).rstrip("\n") + "\n"
 

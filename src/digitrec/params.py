@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from digitrec.errors import UserError
+from digitrec.pydantic_compat import replace_fields
 from digitrec.registry import DATASETS, ClassifierEntry, Registry
 
 PARAMS_FILE = Path("params.yaml")
@@ -423,13 +424,6 @@ def _one_of(registry: Registry[Any], declared: FieldInfo, description: str) -> F
     )
 
 
-def _set_fields(model: type[Section], fields: dict[str, FieldInfo]) -> None:
-    # pydantic builds a model's validator from __pydantic_fields__ (model_rebuild reads
-    # it); replacing it in place keeps the class, so every reference to it sees the change
-    model.__pydantic_fields__ = fields
-    model.model_rebuild(force=True)
-
-
 def _sync_schema() -> None:
     """Rebuild the schema from the registries: ``fetch.dataset`` accepts the names in
     :data:`~digitrec.registry.DATASETS`, ``train.model`` those in :data:`CLASSIFIERS`, and
@@ -438,13 +432,13 @@ def _sync_schema() -> None:
     ``TrainParams`` imported anywhere is the current schema."""
     fetch, train = _DECLARED[FetchParams], _DECLARED[TrainParams]
     datasets = "; ".join(f"{d.name}: {d.description}" for d in DATASETS.values())
-    _set_fields(FetchParams, {**fetch, "dataset": _one_of(DATASETS, fetch["dataset"], datasets)})
+    replace_fields(FetchParams, {**fetch, "dataset": _one_of(DATASETS, fetch["dataset"], datasets)})
     model = _one_of(CLASSIFIERS, train["model"], train["model"].description or "")
     sections = {
         c.name: FieldInfo.from_annotated_attribute(c.params, Field(default_factory=c.params))
         for c in CLASSIFIERS.values()
     }
-    _set_fields(TrainParams, {**train, "model": model, **sections})
+    replace_fields(TrainParams, {**train, "model": model, **sections})
     Params.model_rebuild(force=True)
 
 
