@@ -32,12 +32,14 @@ repro: setup
 test: setup
 	python -m pytest
 
-# The recipe for real handwriting, trained once in build/ (a fresh copy of the project;
-# set DIGITREC_MIRRORS to use a local MNIST mirror), then served.
+# The recipe for real handwriting, trained in build/ (a fresh copy of the project; set
+# DIGITREC_MIRRORS to use a local MNIST mirror), then served; trained again when the code,
+# the params or the recipes change.
 MNIST_RECIPE ?= mnist-gradient16-virtual-svc
 MNIST_MODEL := build/recipes/$(MNIST_RECIPE)/models/model.skops
+MNIST_SOURCES := $(shell git ls-files src params.yaml dvc.yaml studies/recipes.py 2>/dev/null)
 
-$(MNIST_MODEL): | setup
+$(MNIST_MODEL): $(MNIST_SOURCES) | setup
 	rm -rf build/recipes/$(MNIST_RECIPE)
 	python studies/recipes.py --keep build/recipes $(MNIST_RECIPE)
 
