@@ -103,6 +103,12 @@ def test_the_deadline_comes_from_the_environment():
             default_deadline({"DIGITREC_FETCH_DEADLINE": bad})
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action, as in a terminal's foreground: a test run started in the
+    background (``cmd &``, nohup) would have its children ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 
 
@@ -118,6 +124,7 @@ def test_a_stage_stopped_mid_download_says_so_in_one_line(trickle, tmp_path, sig
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         for _ in range(300):  # until the download has started writing into the cache
