@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +139,29 @@ def test_predict_says_what_the_model_was_trained_on(tmp_path, model_file, digits
     result = run("predict", str(path), "--model", str(inside))
     assert result.returncode == 0, result.stderr
     assert f"model {inside}: Trained on optdigits (8x8 images)." in result.stderr
+
+
+def test_ctrl_c_ends_predict_with_one_line_and_status_130(tmp_path, model_file, digits):
+    images, _ = digits
+    folder = tmp_path / "many"
+    folder.mkdir()
+    first = photo(images[0], folder / "0000.png")
+    for i in range(1, 3000):  # long enough to be stopped while it reads them
+        os.link(first, folder / f"{i:04}.png")
+    proc = subprocess.Popen(
+        [str(DIGITREC), "predict", "--model", str(model_file), str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    try:
+        assert proc.stderr.readline().startswith("model ")  # loaded; now reading images
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "predict: interrupted"
+    assert "Aborted" not in err and "Traceback" not in err
+    assert out == ""

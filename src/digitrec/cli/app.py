@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from digitrec import paths
+from digitrec.cli import interruptible
 from digitrec.cli.check import check
 from digitrec.cli.serve import serve
 
@@ -29,6 +30,7 @@ def main(ctx: typer.Context) -> None:
 
 
 @app.command("predict")
+@interruptible("predict")
 def predict_command(
     images: Annotated[list[Path], typer.Argument(help="image files or folders of images")],
     model: Annotated[

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from digitrec.cli import interruptible
 from digitrec.gate import reproduction
 from digitrec.gate import rules as gate_rules
 
@@ -31,6 +32,7 @@ class CheckError(Exception):
     """The check could not run; the message says what to do."""
 
 
+@interruptible("check")
 def check(
     against: Annotated[
         str | None,
