@@ -31,6 +31,41 @@ def test_each_model_learns_and_is_deterministic(small_digit_rows, name):
         np.testing.assert_array_equal(first.predict_proba(x_test), second.predict_proba(x_test))
 
 
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if n != "svc"])
+def test_every_hyperparameter_reaches_the_estimator(name):
+    """Each field of the params model, set away from its default, is the estimator's
+    parameter of the same name (svc has fields of digitrec's own: virtual SVs, cascade)."""
+    section = CLASSIFIERS[name].params()
+    changed = {
+        "C": 3.5,
+        "max_iter": 17,
+        "n_neighbors": 4,
+        "weights": "uniform",
+        "p": 1,
+        "n_estimators": 7,
+        "max_depth": 5,
+        "min_samples_leaf": 2,
+        "max_features": 0.5,
+        "learning_rate": 0.3,
+        "max_leaf_nodes": 9,
+        "l2_regularization": 0.2,
+        "early_stopping": False,
+        "validation_fraction": 0.2,
+        "n_iter_no_change": 3,
+        "hidden_layer_sizes": [7, 5],
+        "alpha": 0.01,
+        "learning_rate_init": 0.02,
+        "batch_size": 16,
+    }
+    fields = {k: v for k, v in changed.items() if k in type(section).model_fields}
+    assert set(fields) == set(type(section).model_fields), "a field this test does not set"
+    assert all(section.model_dump()[k] != v for k, v in fields.items())
+    estimator = build_classifier(TrainParams(model=name, **{name: fields}), seed=0)
+    got = estimator.get_params()
+    expected = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    assert {k: got[k] for k in fields} == expected
+
+
 def test_seed_reaches_the_random_state():
     params = TrainParams(model="random_forest")
     assert build_classifier(params, seed=7).random_state == 7

@@ -36,61 +36,35 @@ def build_svc(p, seed):
     return BatchedCalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False)
 
 
+# The other builders pass every field of their params model to the estimator by name: the
+# params model is the one list of a classifier's hyperparameters.
 def build_linear_svc(p, seed):
-    return LinearSVC(C=p.C, max_iter=p.max_iter, random_state=seed)
+    return LinearSVC(**p.model_dump(), random_state=seed)
 
 
 def build_logreg(p, seed):
-    return LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed)
+    return LogisticRegression(**p.model_dump(), random_state=seed)
 
 
 def build_knn(p, seed):
-    return KNeighborsClassifier(n_neighbors=p.n_neighbors, weights=p.weights, p=p.p)
+    return KNeighborsClassifier(**p.model_dump())
 
 
-def _forest(cls):
-    def build(p, seed):
-        return cls(
-            n_estimators=p.n_estimators,
-            max_depth=p.max_depth,
-            min_samples_leaf=p.min_samples_leaf,
-            max_features=p.max_features,
-            random_state=seed,
-            n_jobs=-1,
-        )
+def build_random_forest(p, seed):
+    return RandomForestClassifier(**p.model_dump(), random_state=seed, n_jobs=-1)
 
-    return build
+
+def build_extra_trees(p, seed):
+    return ExtraTreesClassifier(**p.model_dump(), random_state=seed, n_jobs=-1)
 
 
 def build_hist_gb(p, seed):
-    return HistGradientBoostingClassifier(
-        max_iter=p.max_iter,
-        learning_rate=p.learning_rate,
-        max_leaf_nodes=p.max_leaf_nodes,
-        l2_regularization=p.l2_regularization,
-        early_stopping=p.early_stopping,
-        validation_fraction=p.validation_fraction,
-        n_iter_no_change=p.n_iter_no_change,
-        random_state=seed,
-    )
+    return HistGradientBoostingClassifier(**p.model_dump(), random_state=seed)
 
 
 def build_mlp(p, seed):
-    return MLPClassifier(
-        hidden_layer_sizes=tuple(p.hidden_layer_sizes),
-        alpha=p.alpha,
-        learning_rate_init=p.learning_rate_init,
-        batch_size=p.batch_size,
-        max_iter=p.max_iter,
-        early_stopping=p.early_stopping,
-        validation_fraction=p.validation_fraction,
-        n_iter_no_change=p.n_iter_no_change,
-        random_state=seed,
-    )
-
-
-build_random_forest = _forest(RandomForestClassifier)
-build_extra_trees = _forest(ExtraTreesClassifier)
+    layers = tuple(p.hidden_layer_sizes)
+    return MLPClassifier(**p.model_dump() | {"hidden_layer_sizes": layers}, random_state=seed)
 
 
 def _wrapped_has(attr: str):
