@@ -22,12 +22,11 @@ import json
 import sys
 from pathlib import Path
 
+import _params as study_params
 import joblib
 import numpy as np
-import yaml
 from threadpoolctl import threadpool_limits
 
-from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
 from digitrec.evaluation.robustness import corrupt, predict_normalized
 from digitrec.pipeline import DigitPipeline, fit_pipeline
@@ -40,11 +39,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _common import provenance  # noqa: E402
 
 # (noise threshold, smoothing sigma, line margin); None: no cleaning
-GRID: dict[str, tuple[float, float, float] | None] = {"off": None}
-for _noisy in (0.03, 0.05, 0.08):
-    for _smoothing in (0.7, 1.0, 1.5):
-        GRID[f"noisy {_noisy} smoothing {_smoothing}"] = (_noisy, _smoothing, 0.05)
-GRID["noisy 0.05 smoothing 1.0 margin 0.1"] = (0.05, 1.0, 0.1)
+GRID: dict[str, tuple[float, float, float] | None] = {
+    "off": None,
+    **{
+        f"noisy {noisy} smoothing {smoothing}": (noisy, smoothing, 0.05)
+        for noisy in (0.03, 0.05, 0.08)
+        for smoothing in (0.7, 1.0, 1.5)
+    },
+    "noisy 0.05 smoothing 1.0 margin 0.1": (0.05, 1.0, 0.1),
+}
 
 
 @contextlib.contextmanager
@@ -61,22 +64,21 @@ def settings(setting: tuple[float, float, float] | None):
         cleaning.NOISY, cleaning.SMOOTHING, cleaning.LINE_MARGIN, cleaning.ruled_lines = saved
 
 
-def with_clean_step(model: DigitPipeline) -> DigitPipeline:
+def with_clean_step(model: DigitPipeline, images: np.ndarray) -> DigitPipeline:
+    """``model`` with a clean step after its first (``ImageScaler``), whether it had one."""
     steps = [(n, s) for n, s in model.steps if n != "clean"]
-    return DigitPipeline([steps[0], ("clean", Clean().fit(np.zeros((1, 28, 28)))), *steps[1:]])
+    return DigitPipeline([steps[0], ("clean", Clean().fit(images)), *steps[1:]])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
+    study_params.add_arguments(parser)
     parser.add_argument("--model", type=Path, help="a fitted pipeline (joblib) to score")
     parser.add_argument("--fit", type=int, default=50_000, help="first N training images")
     parser.add_argument("--validation", type=int, default=10_000, help="last N training images")
     parser.add_argument("--save", type=Path, metavar="FILE")
     args = parser.parse_args()
-    overrides = {"fetch.dataset": "mnist"}
-    overrides |= {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
-    p = params_module.override(params_module.load(), overrides, sections=None)
+    p = study_params.load(args, implied={"fetch.dataset": "mnist"})
     spec = DATASETS["mnist"].spec
     data = load_dataset("mnist", test_size=p.fetch.test_size, seed=p.seed,
                         mirrors=p.fetch.mirrors, progress=False)  # fmt: skip
@@ -87,7 +89,7 @@ def main() -> None:
             model = joblib.load(args.model)
         else:
             model = fit_pipeline(p, spec, x[: args.fit], y[: args.fit])
-        model = with_clean_step(model)
+        model = with_clean_step(model, x_val)
         corrupted = {"clean": x_val}
         for name, severity in p.robustness.corruptions.selected().items():
             corrupted[name] = corrupt(x_val, name, severity, spec, p.seed)

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import time
 
+import _params as study_params
 import numpy as np
-import yaml
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
 from digitrec.pipeline import fit_pipeline
 from digitrec.registry import DATASETS
@@ -51,23 +50,15 @@ def writer_blocks(n: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
+    study_params.add_arguments(parser)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
         "--writer-blocks",
         action="store_true",
         help="optdigits: hold out groups of writers, not shuffled images",
     )
     args = parser.parse_args()
-    overrides = {}
-    for assignment in args.set:
-        key, _, value = assignment.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    try:
-        p = params_module.override(params_module.load(path=args.params), overrides, sections=None)
-    except params_module.ParamsError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    p = study_params.load(args)
     data = load_dataset(
         p.fetch.dataset,
         test_size=p.fetch.test_size,

@@ -25,12 +25,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import _params as study_params
 import numpy as np
-import yaml
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
-from digitrec import params as params_module
 from digitrec.data.datasets import load_dataset
 from digitrec.pipeline import fit_pipeline
 from digitrec.registry import DATASETS
@@ -127,23 +126,15 @@ def save(path: Path, record: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="a label for this configuration")
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
+    study_params.add_arguments(parser)
     parser.add_argument("--fit", type=int, default=50_000, help="first N training images")
     parser.add_argument("--validation", type=int, default=10_000, help="last N training images")
     parser.add_argument("--robustness", action="store_true", help="also score corruptions")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--save", type=Path, metavar="FILE", help="add the result to FILE")
     args = parser.parse_args()
-    overrides = {"fetch.dataset": "mnist"}
     given = ["fetch.dataset=mnist", *args.set]
-    for assignment in args.set:
-        key, _, value = assignment.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    try:
-        p = params_module.override(params_module.load(path=args.params), overrides, sections=None)
-    except params_module.ParamsError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    p = study_params.load(args, implied={"fetch.dataset": "mnist"})
     if p.fetch.dataset != "mnist" or p.fetch.limit:
         parser.error("needs fetch.dataset=mnist and no fetch.limit")
     data = load_dataset("mnist", test_size=p.fetch.test_size, seed=p.seed,
